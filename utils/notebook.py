@@ -1,0 +1,171 @@
+"""Execute a chapter in full mode and stamp it; check that committed notebooks carry current, full-mode outputs.
+
+Usage (what ``make execute NB=...`` runs)::
+
+    python -m utils.notebook execute notebooks/01_history.ipynb       # quick run (timed), then full run, stamp
+    python -m utils.notebook execute notebooks/01_history.ipynb --no-quick
+    python -m utils.notebook check notebooks/*.ipynb                   # what the tests check
+
+The stamp lives in the notebook's metadata under ``course_stamp``: mode, device, versions, wall times and a hash of
+the code cells. A notebook whose code changed after its stamp, that holds an error output, or whose outputs came
+from quick mode fails :func:`problems`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+
+STAMP_KEY = "course_stamp"
+# Cell metadata that changes on every run and would only add noise to git diffs.
+_VOLATILE_CELL_METADATA = ("papermill", "execution", "ExecuteTime", "collapsed", "scrolled")
+
+
+def code_hash(nb: nbformat.NotebookNode) -> str:
+    """``'sha256:<hex>'`` of the notebook's code cells (sources, trailing whitespace ignored), in order."""
+    digest = hashlib.sha256()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.rstrip().encode("utf-8") + b"\n\x00")
+    return "sha256:" + digest.hexdigest()
+
+
+def error_outputs(nb: nbformat.NotebookNode) -> list[str]:
+    """One line per error output in ``nb``: ``'cell <i>: <ename>: <evalue>'``."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                found.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}")
+    return found
+
+
+def problems(path: Path) -> list[str]:
+    """What is wrong with the committed notebook at ``path`` (an empty list when its outputs are current).
+
+    Checks: a stamp exists, it says full mode, its code hash equals the code now, no error outputs, no output
+    printed by quick mode, and the chapter conventions (a ``parameters`` cell, the closing environment report).
+    """
+    nb = nbformat.read(path, as_version=4)
+    found = []
+    stamp = nb.metadata.get(STAMP_KEY)
+    if stamp is None:
+        found.append("no stamp: run `make execute NB=...` to execute it in full mode")
+    else:
+        if stamp.get("mode") != "full":
+            found.append(f"stamped in {stamp.get('mode')!r} mode: outputs must come from a full-mode run")
+        if stamp.get("code_hash") != code_hash(nb):
+            found.append("stale: the code changed after the stamp; run `make execute NB=...` again")
+    found += [f"error output in {line}" for line in error_outputs(nb)]
+    if any("mode        : quick" in _output_text(cell) for cell in nb.cells):
+        found.append("an output was printed in quick mode")
+    if not any("parameters" in cell.metadata.get("tags", []) for cell in nb.cells):
+        found.append("no cell tagged 'parameters' (papermill needs one)")
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    if not code_cells or "environment_report" not in code_cells[-1].source:
+        found.append("the last code cell must call utils.env.environment_report(...)")
+    return found
+
+
+def _output_text(cell) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        text = output.get("text") or output.get("data", {}).get("text/plain", "")
+        parts.append(text if isinstance(text, str) else "".join(text))
+    return "".join(parts)
+
+
+def _run(path: Path, quick: bool) -> tuple[nbformat.NotebookNode, float]:
+    import papermill
+
+    env_before = os.environ.get("COURSE_QUICK")
+    os.environ["COURSE_QUICK"] = "1" if quick else "0"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / path.name
+            start = time.perf_counter()
+            papermill.execute_notebook(str(path), str(out), cwd=str(path.parent), kernel_name="python3",
+                                       progress_bar=False, log_output=False)
+            wall = time.perf_counter() - start
+            return nbformat.read(out, as_version=4), wall
+    finally:
+        if env_before is None:
+            os.environ.pop("COURSE_QUICK", None)
+        else:
+            os.environ["COURSE_QUICK"] = env_before
+
+
+def _clean(nb: nbformat.NotebookNode) -> None:
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for key in _VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            for output in cell.get("outputs", []):
+                output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+
+
+def make_stamp(nb: nbformat.NotebookNode, wall_time_s: float, quick_wall_time_s: float | None) -> dict:
+    """The stamp for a notebook just executed in full mode on this machine."""
+    from utils.env import device_description, get_device, package_versions
+
+    device = get_device()
+    return {
+        "mode": "full",
+        "device": device.type,
+        "device_name": device_description(device),
+        "wall_time_s": round(wall_time_s, 1),
+        "quick_wall_time_s": None if quick_wall_time_s is None else round(quick_wall_time_s, 1),
+        "code_hash": code_hash(nb),
+        "executed_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "versions": package_versions(),
+    }
+
+
+def execute_and_stamp(path: Path, quick_first: bool = True) -> dict:
+    """Execute ``path`` in full mode with papermill (after a timed quick run), write outputs and stamp in place."""
+    quick_wall = None
+    if quick_first:
+        _, quick_wall = _run(path, quick=True)
+        print(f"{path.name}: quick mode ran in {quick_wall:.1f} s")
+    nb, wall = _run(path, quick=False)
+    errors = error_outputs(nb)
+    if errors:
+        raise RuntimeError(f"{path.name} has error outputs, not stamped: {errors}")
+    _clean(nb)
+    nb.metadata[STAMP_KEY] = make_stamp(nb, wall, quick_wall)
+    nbformat.write(nb, path)
+    print(f"{path.name}: full mode ran in {wall:.1f} s; stamped {nb.metadata[STAMP_KEY]['code_hash'][:19]}…")
+    return nb.metadata[STAMP_KEY]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils.notebook", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("execute", help="execute notebooks in full mode and stamp them")
+    run.add_argument("notebooks", nargs="+", type=Path)
+    run.add_argument("--no-quick", action="store_true", help="skip the timed quick-mode run")
+    check = sub.add_parser("check", help="list stale, errored or quick-mode notebooks")
+    check.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "execute":
+        for path in args.notebooks:
+            execute_and_stamp(path, quick_first=not args.no_quick)
+        return 0
+    bad = {str(path): problems(path) for path in args.notebooks}
+    for path, found in bad.items():
+        print(f"{path}: {'ok' if not found else '; '.join(found)}")
+    return 1 if any(bad.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""utils.history: doubling-time fits pinned to scipy.stats.linregress, compute from N and D, placement on a trend."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from utils.history import (
+    add_compute_estimates,
+    bootstrap_doubling_time,
+    compute_optimal_allocation,
+    decimal_year,
+    estimate_training_compute,
+    fit_doubling_time,
+    years_off_trend,
+)
+
+
+def _noisy_growth(doubling_months=6.0, n=30, seed=0, noise=0.5):
+    rng = np.random.default_rng(seed)
+    years = np.sort(rng.uniform(2010, 2024, n))
+    return years, 2.0 ** (20 + (years - 2010) * 12 / doubling_months + rng.normal(0, noise, n))
+
+
+def test_exact_exponential_gives_exact_doubling_time():
+    years = np.arange(2000.0, 2010.0)
+    fit = fit_doubling_time(years, 3.0 * 2.0 ** ((years - 2000) / 1.5))  # doubles every 1.5 years
+    assert fit.doubling_time_months == pytest.approx(18.0, rel=1e-12)
+    low, high = fit.doubling_time_interval_months
+    assert low == pytest.approx(18.0, rel=1e-9) and high == pytest.approx(18.0, rel=1e-9)
+    assert fit.r_squared == pytest.approx(1.0)
+    np.testing.assert_allclose(fit.predict([2003.0]), [3.0 * 2.0**2], rtol=1e-9)
+    assert fit.growth_per_year == pytest.approx(2 ** (1 / 1.5))
+
+
+def test_fit_matches_scipy_linregress_and_t_interval():
+    years, values = _noisy_growth()
+    fit = fit_doubling_time(years, values, confidence=0.9)
+    reference = stats.linregress(years, np.log2(values))
+    assert fit.slope == pytest.approx(reference.slope, rel=1e-10)
+    assert fit.intercept == pytest.approx(reference.intercept, rel=1e-9)
+    assert fit.r_squared == pytest.approx(reference.rvalue**2, rel=1e-10)
+    half = stats.t.ppf(0.95, len(years) - 2) * reference.stderr
+    assert fit.slope_interval == pytest.approx((reference.slope - half, reference.slope + half), rel=1e-10)
+    low, high = fit.doubling_time_interval_months
+    assert low == pytest.approx(12 / (reference.slope + half)) and high == pytest.approx(12 / (reference.slope - half))
+    assert low < fit.doubling_time_months < high
+    assert "doubling every" in fit.describe() and "90% CI" in fit.describe()
+
+
+def test_interval_covers_the_true_doubling_time_about_95_percent():
+    covered = 0
+    for seed in range(200):
+        fit = fit_doubling_time(*_noisy_growth(doubling_months=8.0, n=15, seed=seed, noise=1.0))
+        low, high = fit.doubling_time_interval_months
+        covered += low <= 8.0 <= high
+    assert 0.90 <= covered / 200 <= 0.99
+
+
+def test_uncertain_slope_gives_infinite_upper_end():
+    fit = fit_doubling_time([2000.0, 2001.0, 2002.0, 2003.0], [1.0, 8.0, 1.0, 8.0])
+    assert math.isinf(fit.doubling_time_interval_months[1])
+    flat = fit_doubling_time([2000.0, 2001.0, 2002.0], [4.0, 2.0, 1.0])
+    assert math.isinf(flat.doubling_time_months)
+    with pytest.raises(ValueError, match="growing trend"):
+        years_off_trend(flat, 2001.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("years", "values", "message"),
+    [
+        ([2000.0, 2001.0], [1.0, 2.0], "at least 3 points, got 2"),
+        ([2000.0, 2001.0, 2002.0], [1.0, 2.0], r"same length, got shapes \(3,\) and \(2,\)"),
+        ([2000.0, 2001.0, 2002.0], [1.0, 0.0, 2.0], "must be positive"),
+        ([2000.0, 2001.0, 2002.0], [1.0, float("nan"), 2.0], "finite"),
+        ([2000.0, 2000.0, 2000.0], [1.0, 2.0, 3.0], "not all be equal"),
+    ],
+)
+def test_fit_rejects_bad_input(years, values, message):
+    with pytest.raises(ValueError, match=message):
+        fit_doubling_time(years, values)
+
+
+def test_bootstrap_interval_brackets_the_fit_and_is_reproducible():
+    years, values = _noisy_growth(n=40)
+    fit = fit_doubling_time(years, values)
+    low, high = bootstrap_doubling_time(years, values, n_resamples=500, seed=1)
+    assert low < fit.doubling_time_months < high
+    assert (low, high) == bootstrap_doubling_time(years, values, n_resamples=500, seed=1)
+    with pytest.raises(ValueError, match="at least 10"):
+        bootstrap_doubling_time(years, values, n_resamples=5)
+
+
+def test_decimal_year():
+    np.testing.assert_allclose(decimal_year([2017, 2020], [6, np.nan]), [2017 + 5.5 / 12, 2020.5])
+    np.testing.assert_allclose(decimal_year(1958), 1958.5)
+    with pytest.raises(ValueError, match="1..12"):
+        decimal_year([2017], [13])
+
+
+def test_training_compute_is_6nd():
+    assert estimate_training_compute(175e9, 300e9) == pytest.approx(3.15e23)
+    np.testing.assert_allclose(estimate_training_compute(np.array([1e9, 2e9]), 1e10), [6e19, 1.2e20])
+    with pytest.raises(ValueError, match="positive"):
+        estimate_training_compute(-1.0, 1e10)
+
+
+def test_compute_optimal_allocation_spends_the_budget():
+    n_params, n_tokens = compute_optimal_allocation(5.76e23, 20.0)
+    assert 6 * n_params * n_tokens == pytest.approx(5.76e23)
+    assert n_tokens / n_params == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="positive"):
+        compute_optimal_allocation(0.0, 20.0)
+
+
+def test_years_off_trend():
+    years = np.arange(2000.0, 2010.0)
+    fit = fit_doubling_time(years, 2.0 ** (years - 2000))  # one doubling per year
+    assert years_off_trend(fit, 2005.0, 2.0**7) == pytest.approx(2.0)  # reached 2005's value + 2 doublings early
+    assert years_off_trend(fit, 2005.0, 2.0**4) == pytest.approx(-1.0)
+
+
+def test_add_compute_estimates_rejects_wrong_table():
+    import pandas as pd
+
+    with pytest.raises(ValueError, match="missing"):
+        add_compute_estimates(pd.DataFrame({"parameters": [1.0]}))

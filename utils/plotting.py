@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 
 # Colour-blind-safe cycle (Okabe & Ito 2008), in the order the book uses them.
 BOOK_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -57,3 +58,53 @@ def log_axis(ax, which: str = "y", base: float = 10) -> None:
         ax.set_yscale("log", base=base)
     ax.grid(True, which="major", alpha=0.3)
     ax.grid(False, which="minor")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chapter 1, A short history of large models: timelines on a log axis, fitted trends, eras.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def plot_timeline(ax, years, values, labels=None, color=None, marker: str = "o", label: str | None = None,
+                  fontsize: float = 7.0, filled: bool = True):  # fmt: skip
+    """Scatter ``values`` against ``years`` on a log y axis and write ``labels`` (empty strings are skipped) beside the points.
+
+    ``years`` and ``values`` are 1-D sequences of equal length; ``filled=False`` draws hollow markers (e.g. for
+    estimated figures). Labels alternate above and below the point so that neighbours overlap less.
+    Returns the scatter's ``PathCollection``.
+    """
+    years, values = np.asarray(years, dtype=float), np.asarray(values, dtype=float)
+    if years.shape != values.shape or years.ndim != 1:
+        raise ValueError(f"years and values must be 1-D of the same length, got shapes {years.shape} and {values.shape}")
+    if labels is not None and len(labels) != len(years):
+        raise ValueError(f"labels must have one entry per point ({len(years)}), got {len(labels)}")
+    color = color or BOOK_COLORS[0]
+    points = ax.scatter(years, values, s=28, marker=marker, label=label, zorder=3,
+                        facecolors=color if filled else "white", edgecolors=color, linewidths=1.2)  # fmt: skip
+    log_axis(ax, "y")
+    for i, text in enumerate(labels if labels is not None else []):
+        if text:
+            ax.annotate(text, (years[i], values[i]), xytext=(4, 5 if i % 2 == 0 else -9), textcoords="offset points",
+                        fontsize=fontsize, color="0.25")  # fmt: skip
+    return points
+
+
+def plot_doubling_fit(ax, fit, color=None, label_prefix: str = ""):
+    """Draw the fitted trend of a :class:`utils.history.DoublingTimeFit` over its years, labelled with its doubling time."""
+    years = np.linspace(fit.start, fit.end, 50)
+    low, high = fit.doubling_time_interval_months
+    high_text = "∞" if np.isinf(high) else f"{high:.0f}"
+    label = f"{label_prefix}doubling every {fit.doubling_time_months:.0f} mo (95% CI {low:.0f}–{high_text})"
+    return ax.plot(years, fit.predict(years), "--", color=color or BOOK_COLORS[1], linewidth=1.4, label=label)[0]
+
+
+def shade_eras(ax, boundaries, names, alpha: float = 0.06):
+    """Shade alternate spans between ``boundaries`` (years, ascending; ``len(names) + 1`` of them) and name each at the top."""
+    if len(boundaries) != len(names) + 1:
+        raise ValueError(f"boundaries must have one more entry than names, got {len(boundaries)} and {len(names)}")
+    for i, name in enumerate(names):
+        left, right = boundaries[i], boundaries[i + 1]
+        if i % 2 == 0:
+            ax.axvspan(left, right, color="0.5", alpha=alpha, linewidth=0, zorder=0)
+        ax.text((left + right) / 2, 0.98, name, transform=ax.get_xaxis_transform(), ha="center", va="top",
+                fontsize=8, color="0.35")  # fmt: skip

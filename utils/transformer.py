@@ -1,0 +1,983 @@
+"""Transformer: one block that becomes GPT-2, BERT or a Llama-style decoder, and the models on top.
+
+Read top to bottom, in dependency order:
+
+1. :class:`TransformerConfig`, a dataclass whose switches pick the family, and :func:`preset`
+   (published and tiny configs);
+2. the components: :class:`LayerNorm`, :class:`RMSNorm`, :class:`FeedForward` (GELU),
+   :class:`SwiGLU`, :class:`TransformerBlock`;
+3. the models: :class:`Transformer` (embeddings, blocks, final norm; ``transformers``' ``GPT2Model``,
+   ``BertModel`` and ``LlamaModel`` are instances of it) and :class:`TransformerLM` (a language-model
+   head on top), plus :func:`generate` with a key/value cache;
+4. parameter counts from the config alone (:func:`parameter_breakdown`, :func:`parameter_count`);
+5. weights from and to Hugging Face ``transformers``: one converter per family
+   (:func:`convert_gpt2`, :func:`convert_bert`, :func:`convert_llama`, both directions),
+   :func:`config_from_hf`, :func:`hf_config`, :func:`transformer_from_hf`, :func:`lm_from_hf`,
+   :func:`to_hf`;
+6. cross-attention and a small encoder-decoder (the T5 family's layout).
+
+The three families differ only in switches of the config::
+
+              norm       position  mlp        positions  causal  bias  n_kv_heads
+    GPT-2     layernorm  pre       gelu_tanh  learned    True    True  = n_heads
+    BERT      layernorm  post      gelu       learned    False   True  = n_heads  (+ token types, pooler)
+    Llama     rmsnorm    pre       swiglu     rope       True    False < n_heads  (grouped-query)
+
+Shapes: ``input_ids`` ``(B, T)`` int64; hidden states ``(B, T, d_model)`` float32; logits
+``(B, T, vocab_size)``. Masks are boolean with True = may attend (see :mod:`utils.attention`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from utils.attention import KVCache, MultiHeadSelfAttention, RotaryEmbedding, padding_mask, sinusoidal_positions
+
+__all__ = [
+    "TransformerConfig",
+    "preset",
+    "PRESETS",
+    "LayerNorm",
+    "RMSNorm",
+    "FeedForward",
+    "SwiGLU",
+    "TransformerBlock",
+    "Transformer",
+    "TransformerLM",
+    "generate",
+    "parameter_breakdown",
+    "parameter_count",
+    "convert_gpt2",
+    "convert_bert",
+    "convert_llama",
+    "CONVERTERS",
+    "config_from_hf",
+    "hf_config",
+    "transformer_from_hf",
+    "lm_from_hf",
+    "to_hf",
+    "CrossAttention",
+    "DecoderBlock",
+    "EncoderDecoder",
+]
+
+NORMS = ("layernorm", "rmsnorm")
+NORM_POSITIONS = ("pre", "post")
+MLPS = ("gelu", "gelu_tanh", "swiglu")
+POSITIONS = ("learned", "sinusoidal", "rope")
+
+
+# =============================================================================================
+# 1. Configuration
+# =============================================================================================
+
+
+@dataclass
+class TransformerConfig:
+    """Every size and switch of a transformer; the defaults are GPT-2 small (124 M parameters).
+
+    The switches ``norm``, ``norm_position``, ``mlp``, ``positions``, ``causal``, ``bias`` and
+    ``n_kv_heads`` make the same :class:`TransformerBlock` a GPT-2, BERT or Llama block.
+    Invalid combinations raise ``ValueError`` saying what to change.
+    """
+
+    vocab_size: int = 50257  # number of token ids (GPT-2's byte-level BPE has 50,257)
+    max_seq_len: int = 1024  # context length: the longest sequence the model accepts
+    d_model: int = 768  # width of every token vector (the residual stream)
+    n_layers: int = 12  # number of TransformerBlocks
+    n_heads: int = 12  # query heads; d_head = d_model // n_heads
+    n_kv_heads: int | None = None  # key/value heads; None = n_heads; fewer = grouped-query attention
+    d_ff: int = 3072  # hidden width of the feed-forward network (4 * d_model in GPT-2 and BERT)
+    norm: str = "layernorm"  # "layernorm" (GPT-2, BERT) or "rmsnorm" (Llama)
+    norm_position: str = "pre"  # "pre": x + f(norm(x)) (GPT-2, Llama); "post": norm(x + f(x)) (BERT)
+    norm_eps: float = 1e-5  # epsilon inside the norms (GPT-2 1e-5, BERT 1e-12, SmolLM2 1e-5)
+    mlp: str = "gelu_tanh"  # "gelu" (exact, BERT), "gelu_tanh" (GPT-2) or "swiglu" (Llama)
+    positions: str = "learned"  # "learned" (GPT-2, BERT), "sinusoidal" (Vaswani 2017) or "rope" (Llama)
+    rope_base: float = 10000.0  # RoPE frequency base theta (Llama 2: 1e4; SmolLM2: 1e5)
+    causal: bool = True  # True: a decoder that sees only the past; False: an encoder (BERT)
+    bias: bool = True  # biases in the linear layers and LayerNorms (Llama has none)
+    n_token_types: int = 0  # BERT's segment (token type) embeddings: 2; 0 = none
+    pooler: bool = False  # BERT's pooler: tanh(W h_[CLS] + b), used for sentence-level tasks
+    tie_embeddings: bool = True  # the LM head reuses the token-embedding matrix (GPT-2, SmolLM2)
+    dropout: float = 0.0  # dropout on embeddings, attention probabilities and residual branches
+
+    def __post_init__(self) -> None:
+        if self.n_kv_heads is None:
+            self.n_kv_heads = self.n_heads
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("norm_position", self.norm_position, NORM_POSITIONS)
+        _check_choice("mlp", self.mlp, MLPS)
+        _check_choice("positions", self.positions, POSITIONS)
+        for name in ("vocab_size", "max_seq_len", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.d_model % self.n_heads != 0:
+            divisors = [h for h in range(1, min(self.d_model, 64) + 1) if self.d_model % h == 0]
+            lower = (self.d_model // self.n_heads) * self.n_heads
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: each head gets "
+                f"d_model / n_heads dimensions. Change n_heads to a divisor of {self.d_model} "
+                f"(e.g. {divisors[-4:]}) or d_model to a multiple of {self.n_heads} "
+                f"(e.g. {lower or self.n_heads} or {lower + self.n_heads})."
+            )
+        if self.n_heads % self.n_kv_heads != 0:
+            raise ValueError(
+                f"n_heads={self.n_heads} is not divisible by n_kv_heads={self.n_kv_heads}: in grouped-query "
+                f"attention each key/value head serves n_heads / n_kv_heads query heads. Choose n_kv_heads "
+                f"among {[h for h in range(1, self.n_heads + 1) if self.n_heads % h == 0]}."
+            )
+        if self.positions == "rope" and self.d_head % 2 != 0:
+            raise ValueError(f"positions='rope' needs an even d_head, got d_head={self.d_head}: change n_heads")
+        if self.positions == "sinusoidal" and self.d_model % 2 != 0:
+            raise ValueError(f"positions='sinusoidal' needs an even d_model, got d_model={self.d_model}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def d_head(self) -> int:
+        """Width of one attention head, ``d_model // n_heads``."""
+        return self.d_model // self.n_heads
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+PRESETS: dict[str, dict] = {
+    # Radford et al. 2019, GPT-2 small: 124 M parameters.
+    "gpt2": dict(),
+    # Devlin et al. 2019, BERT-base (uncased): 110 M parameters.
+    "bert-base": dict(
+        vocab_size=30522, max_seq_len=512, norm_position="post", norm_eps=1e-12, mlp="gelu", causal=False,
+        n_token_types=2, pooler=True, tie_embeddings=False,
+    ),
+    # all-MiniLM-L6-v2: a 6-layer BERT, d_model 384 (22.7 M parameters).
+    "minilm": dict(
+        vocab_size=30522, max_seq_len=512, d_model=384, n_layers=6, n_heads=12, d_ff=1536, norm_position="post",
+        norm_eps=1e-12, mlp="gelu", causal=False, n_token_types=2, pooler=True, tie_embeddings=False,
+    ),
+    # SmolLM2-135M: a Llama-architecture decoder with grouped-query attention (9 query, 3 key/value heads).
+    "smollm2-135m": dict(
+        vocab_size=49152, max_seq_len=8192, d_model=576, n_layers=30, n_heads=9, n_kv_heads=3, d_ff=1536,
+        norm="rmsnorm", mlp="swiglu", positions="rope", rope_base=100000.0, bias=False,
+    ),
+    # Tiny random configs for tests and quick mode, one per family.
+    "tiny-gpt2": dict(vocab_size=99, max_seq_len=32, d_model=32, n_layers=2, n_heads=4, d_ff=64),
+    "tiny-bert": dict(
+        vocab_size=99, max_seq_len=32, d_model=32, n_layers=2, n_heads=4, d_ff=64, norm_position="post",
+        norm_eps=1e-12, mlp="gelu", causal=False, n_token_types=2, pooler=True, tie_embeddings=False,
+    ),
+    "tiny-llama": dict(
+        vocab_size=99, max_seq_len=32, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, norm="rmsnorm",
+        mlp="swiglu", positions="rope", bias=False,
+    ),
+}
+
+
+def preset(name: str, **changes) -> TransformerConfig:
+    """A named config from :data:`PRESETS`, with optional changes: ``preset("gpt2", n_layers=6)``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return TransformerConfig(**{**PRESETS[name], **changes})
+
+
+# =============================================================================================
+# 2. Components
+# =============================================================================================
+
+
+class LayerNorm(nn.Module):
+    """``LayerNorm(x) = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias`` over the last dim.
+
+    ``var`` is the biased variance (divide by d). Runs ``F.layer_norm`` (the chapter writes the
+    formula out and checks it equal).
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-5, bias: bool = True):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(..., d_model) -> (..., d_model)``."""
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+
+
+class RMSNorm(nn.Module):
+    """``RMSNorm(x) = x / sqrt(mean(x^2) + eps) * weight`` (Zhang & Sennrich 2019; Llama).
+
+    No centring and no bias. Computed in float32 and cast back, as ``transformers``' Llama does.
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(..., d_model) -> (..., d_model)``."""
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+class FeedForward(nn.Module):
+    """``FFN(x) = W_2 act(W_1 x + b_1) + b_2`` with GELU; ``W_1``: d_model -> d_ff, ``W_2``: d_ff -> d_model.
+
+    ``approximate="tanh"`` is GPT-2's ``gelu_new``; ``"none"`` the exact erf GELU of BERT.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, bias: bool = True, approximate: str = "none", dropout: float = 0.0):
+        super().__init__()
+        self.w1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.w2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.approximate = approximate
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(..., d_model) -> (..., d_model)``."""
+        return self.dropout(self.w2(F.gelu(self.w1(x), approximate=self.approximate)))
+
+
+class SwiGLU(nn.Module):
+    """``SwiGLU(x) = W_2 (silu(W_1 x) * W_3 x)`` (Shazeer 2020; Llama's ``down(silu(gate(x)) * up(x))``).
+
+    ``W_1`` is Llama's ``gate_proj``, ``W_3`` its ``up_proj``, ``W_2`` its ``down_proj``.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, bias: bool = False, dropout: float = 0.0):
+        super().__init__()
+        self.w1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.w3 = nn.Linear(d_model, d_ff, bias=bias)
+        self.w2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(..., d_model) -> (..., d_model)``."""
+        return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+
+
+def make_norm(config: TransformerConfig) -> nn.Module:
+    """The norm the config asks for: :class:`LayerNorm` or :class:`RMSNorm`."""
+    if config.norm == "rmsnorm":
+        return RMSNorm(config.d_model, eps=config.norm_eps)
+    return LayerNorm(config.d_model, eps=config.norm_eps, bias=config.bias)
+
+
+def make_mlp(config: TransformerConfig) -> nn.Module:
+    """The feed-forward network the config asks for: :class:`FeedForward` or :class:`SwiGLU`."""
+    if config.mlp == "swiglu":
+        return SwiGLU(config.d_model, config.d_ff, bias=config.bias, dropout=config.dropout)
+    approximate = "tanh" if config.mlp == "gelu_tanh" else "none"
+    return FeedForward(config.d_model, config.d_ff, bias=config.bias, approximate=approximate, dropout=config.dropout)
+
+
+class TransformerBlock(nn.Module):
+    """One transformer layer: self-attention and a feed-forward network, each in a residual branch.
+
+    pre-norm (GPT-2, Llama)::   x = x + Attn(norm1(x));   x = x + MLP(norm2(x))
+    post-norm (BERT, 2017)::    x = norm1(x + Attn(x));   x = norm2(x + MLP(x))
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.pre_norm = config.norm_position == "pre"
+        self.attn = MultiHeadSelfAttention(
+            config.d_model, config.n_heads, n_kv_heads=config.n_kv_heads, bias=config.bias, causal=config.causal,
+            dropout=config.dropout,
+        )
+        self.norm1 = make_norm(config)
+        self.mlp = make_mlp(config)
+        self.norm2 = make_norm(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        rope: tuple[Tensor, Tensor] | None = None,
+        cache: KVCache | None = None,
+    ) -> Tensor:
+        """``(B, T, d_model) -> (B, T, d_model)``; ``mask``, ``rope``, ``cache`` go to the attention."""
+        if self.pre_norm:
+            x = x + self.dropout(self.attn(self.norm1(x), mask=mask, rope=rope, cache=cache))
+            return x + self.mlp(self.norm2(x))
+        x = self.norm1(x + self.dropout(self.attn(x, mask=mask, rope=rope, cache=cache)))
+        return self.norm2(x + self.mlp(x))
+
+
+# =============================================================================================
+# 3. Models
+# =============================================================================================
+
+
+class Transformer(nn.Module):
+    """Embeddings, ``n_layers`` blocks and a final norm: the trunk of GPT-2, BERT and Llama.
+
+    Equals ``transformers``' ``GPT2Model``, ``BertModel`` (its ``last_hidden_state``; the pooler
+    is :meth:`pool`) and ``LlamaModel`` once their weights are converted (:func:`convert_gpt2`...).
+    A post-norm model (BERT) normalises the embeddings; a pre-norm model (GPT-2, Llama) normalises
+    the output of the last block instead.
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.token_emb = nn.Embedding(config.vocab_size, d)
+        self.pos_emb = nn.Embedding(config.max_seq_len, d) if config.positions == "learned" else None
+        if config.positions == "sinusoidal":
+            self.register_buffer("pos_table", sinusoidal_positions(config.max_seq_len, d), persistent=False)
+        self.rope = (
+            RotaryEmbedding(config.d_head, config.max_seq_len, base=config.rope_base)
+            if config.positions == "rope"
+            else None
+        )
+        self.type_emb = nn.Embedding(config.n_token_types, d) if config.n_token_types > 0 else None
+        self.emb_norm = make_norm(config) if config.norm_position == "post" else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
+        self.final_norm = make_norm(config) if config.norm_position == "pre" else None
+        self.pooler = nn.Linear(d, d) if config.pooler else None
+        self.apply(_init_weights)
+
+    def new_cache(self) -> list[KVCache]:
+        """One empty :class:`~utils.attention.KVCache` per block, for :meth:`forward` ``caches=``."""
+        return [KVCache() for _ in self.blocks]
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        caches: list[KVCache] | None = None,
+    ) -> Tensor:
+        """Hidden states of the last layer.
+
+        Args:
+            input_ids: int64 ``(B, T)``.
+            attention_mask: ``(B, T_total)`` of 1/0 (1 = real token), as tokenizers return it;
+                ``T_total`` counts cached tokens too.
+            token_type_ids: int64 ``(B, T)`` segment ids (models with ``n_token_types > 0``;
+                default all 0).
+            caches: from :meth:`new_cache`; updated in place, so the next call only passes the
+                new tokens.
+
+        Returns:
+            float ``(B, T, d_model)``.
+        """
+        B, T = self._check_input_ids(input_ids)
+        past_len = 0 if caches is None else caches[0].seq_len
+        if caches is not None and len(caches) != len(self.blocks):
+            raise ValueError(f"caches must hold one KVCache per block ({len(self.blocks)}), got {len(caches)}")
+        self._check_length(past_len, T)
+        positions = torch.arange(past_len, past_len + T, device=input_ids.device)  # (T,)
+        x = self.token_emb(input_ids)  # (B, T, d_model)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(positions)
+        elif self.config.positions == "sinusoidal":
+            x = x + self.pos_table[positions]
+        if self.type_emb is not None:
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(input_ids)
+            x = x + self.type_emb(token_type_ids)
+        if self.emb_norm is not None:
+            x = self.emb_norm(x)
+        x = self.dropout(x)
+        rope = self.rope(positions) if self.rope is not None else None  # (T, d_head) each
+        mask = None if attention_mask is None else padding_mask(attention_mask)  # (B, 1, 1, T_total)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask=mask, rope=rope, cache=None if caches is None else caches[i])
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        return x
+
+    def pool(self, hidden: Tensor) -> Tensor:
+        """BERT's pooler: ``tanh(W h_0 + b)`` on the first token ([CLS]); ``(B, T, d) -> (B, d)``."""
+        if self.pooler is None:
+            raise ValueError("this model has no pooler: build it with pooler=True (BERT's setting)")
+        return torch.tanh(self.pooler(hidden[:, 0]))
+
+    def _check_input_ids(self, input_ids: Tensor) -> tuple[int, int]:
+        if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
+            shape = tuple(input_ids.shape) if isinstance(input_ids, Tensor) else type(input_ids).__name__
+            raise ValueError(f"input_ids must be (batch_size, seq_len), got {shape}; add a batch dim with ids[None]")
+        if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+            raise TypeError(f"input_ids must be an integer tensor (token ids), got dtype {input_ids.dtype}")
+        return input_ids.shape[0], input_ids.shape[1]
+
+    def _check_length(self, past_len: int, seq_len: int) -> None:
+        total = past_len + seq_len
+        if total > self.config.max_seq_len:
+            cached = f" ({past_len} cached + {seq_len} new)" if past_len else ""
+            raise ValueError(
+                f"sequence of {total} tokens{cached} is longer than the context max_seq_len="
+                f"{self.config.max_seq_len}: truncate the input (e.g. input_ids[:, -{self.config.max_seq_len}:]) "
+                f"or build the model with a larger max_seq_len"
+            )
+
+
+def _init_weights(module: nn.Module) -> None:
+    """GPT-2/BERT initialisation: normal(0, 0.02) weights, zero biases; norms start at weight 1."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+
+
+class TransformerLM(nn.Module):
+    """A :class:`Transformer` with a language-model head: ``logits = h W_E^T`` (tied) or a separate
+    ``lm_head``; ``transformers``' ``GPT2LMHeadModel`` and ``LlamaForCausalLM``.
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = Transformer(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.transformer.token_emb.weight
+        else:
+            nn.init.normal_(self.lm_head.weight, mean=0.0, std=0.02)
+
+    def new_cache(self) -> list[KVCache]:
+        """One empty KV cache per block (see :meth:`Transformer.new_cache`)."""
+        return self.transformer.new_cache()
+
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, caches: list[KVCache] | None = None
+    ) -> Tensor:
+        """Logits ``(B, T, vocab_size)`` for ``input_ids`` ``(B, T)``; see :meth:`Transformer.forward`."""
+        return self.lm_head(self.transformer(input_ids, attention_mask=attention_mask, caches=caches))
+
+
+@torch.inference_mode()
+def generate(
+    model: TransformerLM,
+    input_ids: Tensor,
+    max_new_tokens: int,
+    use_cache: bool = True,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    eos_token_id: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Continue ``input_ids`` ``(B, T)`` by up to ``max_new_tokens`` tokens; returns ``(B, T + n)`` int64.
+
+    ``temperature == 0`` is greedy decoding (argmax); otherwise tokens are sampled from
+    ``softmax(logits / temperature)``, restricted to the ``top_k`` most likely when given.
+    With ``use_cache`` the prompt is run once (prefill) and each later step feeds only the
+    newest token, reusing the keys and values of the earlier ones (same result, less work).
+    A sequence that produced ``eos_token_id`` keeps producing it; generation stops when all have.
+    """
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    total = input_ids.shape[1] + max_new_tokens
+    if total > model.config.max_seq_len:
+        raise ValueError(
+            f"prompt ({input_ids.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) = {total} exceeds the "
+            f"context max_seq_len={model.config.max_seq_len}: shorten the prompt or ask for fewer tokens"
+        )
+    caches = model.new_cache() if use_cache else None
+    tokens = input_ids
+    logits = model(tokens, caches=caches)[:, -1]  # (B, vocab_size)
+    finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    for step in range(max_new_tokens):
+        next_token = _pick_token(logits, temperature, top_k, generator)  # (B,)
+        if eos_token_id is not None:
+            next_token = next_token.masked_fill(finished, eos_token_id)
+            finished |= next_token == eos_token_id
+        tokens = torch.cat((tokens, next_token[:, None]), dim=1)  # (B, T + step + 1)
+        if bool(finished.all()) or step == max_new_tokens - 1:
+            break
+        new_input = next_token[:, None] if use_cache else tokens
+        logits = model(new_input, caches=caches)[:, -1]
+    return tokens
+
+
+def _pick_token(logits: Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> Tensor:
+    """Greedy (temperature 0) or sampled next token from ``logits`` ``(B, vocab_size)``; returns ``(B,)``."""
+    if temperature == 0.0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+# =============================================================================================
+# 4. Parameter counts from the config alone
+# =============================================================================================
+
+
+def parameter_breakdown(config: TransformerConfig, lm_head: bool = False) -> dict[str, int]:
+    """Parameters of :class:`Transformer` (or :class:`TransformerLM` if ``lm_head``), by part.
+
+    With V = vocab_size, P = max_seq_len, d = d_model, d_kv = n_kv_heads * d_head, f = d_ff:
+
+    * embeddings: V d (+ P d learned positions, + S d token types, + norm),
+    * attention per layer: 2 d^2 + 2 d d_kv (+ 2 d + 2 d_kv biases),
+    * MLP per layer: 2 d f (+ f + d biases) with GELU, 3 d f with SwiGLU,
+    * norms per layer: 2 d each for LayerNorm with bias, d for RMSNorm,
+    * final norm (pre-norm models), pooler d^2 + d (BERT), untied LM head V d.
+
+    Returns a dict of ints whose values sum to ``sum(p.numel() for p in model.parameters())``.
+    """
+    c = config
+    d, f, L = c.d_model, c.d_ff, c.n_layers
+    d_kv = c.n_kv_heads * c.d_head
+    norm = d * (2 if (c.norm == "layernorm" and c.bias) else 1)
+    b = 1 if c.bias else 0
+    embeddings = c.vocab_size * d
+    embeddings += c.max_seq_len * d if c.positions == "learned" else 0
+    embeddings += c.n_token_types * d
+    embeddings += norm if c.norm_position == "post" else 0
+    attention = 2 * d * d + 2 * d * d_kv + b * (2 * d + 2 * d_kv)
+    mlp = 3 * d * f + b * (2 * f + d) if c.mlp == "swiglu" else 2 * d * f + b * (f + d)
+    parts = {
+        "embeddings": embeddings,
+        "attention": L * attention,
+        "mlp": L * mlp,
+        "norms": L * 2 * norm + (norm if c.norm_position == "pre" else 0),
+        "pooler": d * d + d if c.pooler else 0,
+        "lm_head": c.vocab_size * d if (lm_head and not c.tie_embeddings) else 0,
+    }
+    return parts
+
+
+def parameter_count(config: TransformerConfig, lm_head: bool = False) -> int:
+    """Total parameters of the model the config builds (see :func:`parameter_breakdown`)."""
+    return sum(parameter_breakdown(config, lm_head=lm_head).values())
+
+
+# =============================================================================================
+# 5. Weights from and to Hugging Face transformers
+# =============================================================================================
+#
+# A converter lists rules (our keys, their key, transpose). A rule with three of our keys is a
+# fused tensor (GPT-2's c_attn holds q, k and v side by side). GPT-2 stores its linear layers as
+# Conv1D, whose weight is (in, out): the transpose of nn.Linear's (out, in).
+
+
+@dataclass(frozen=True)
+class _Rule:
+    ours: tuple[str, ...]
+    hf: str
+    transpose: bool = False
+
+
+def _linear(ours: str, hf: str, bias: bool, transpose: bool = False) -> list[_Rule]:
+    rules = [_Rule((f"{ours}.weight",), f"{hf}.weight", transpose)]
+    return rules + ([_Rule((f"{ours}.bias",), f"{hf}.bias")] if bias else [])
+
+
+def _norm(ours: str, hf: str, config: TransformerConfig) -> list[_Rule]:
+    return _linear(ours, hf, bias=config.norm == "layernorm" and config.bias)
+
+
+def _gpt2_rules(config: TransformerConfig) -> list[_Rule]:
+    rules = [_Rule(("token_emb.weight",), "wte.weight"), _Rule(("pos_emb.weight",), "wpe.weight")]
+    for i in range(config.n_layers):
+        ours, hf = f"blocks.{i}", f"h.{i}"
+        qkv = tuple(f"{ours}.attn.{p}_proj" for p in "qkv")
+        rules += _norm(f"{ours}.norm1", f"{hf}.ln_1", config)
+        rules += [_Rule(tuple(f"{n}.weight" for n in qkv), f"{hf}.attn.c_attn.weight", transpose=True)]
+        rules += [_Rule(tuple(f"{n}.bias" for n in qkv), f"{hf}.attn.c_attn.bias")]
+        rules += _linear(f"{ours}.attn.out_proj", f"{hf}.attn.c_proj", True, transpose=True)
+        rules += _norm(f"{ours}.norm2", f"{hf}.ln_2", config)
+        rules += _linear(f"{ours}.mlp.w1", f"{hf}.mlp.c_fc", True, transpose=True)
+        rules += _linear(f"{ours}.mlp.w2", f"{hf}.mlp.c_proj", True, transpose=True)
+    return rules + _norm("final_norm", "ln_f", config)
+
+
+def _bert_rules(config: TransformerConfig) -> list[_Rule]:
+    rules = [
+        _Rule(("token_emb.weight",), "embeddings.word_embeddings.weight"),
+        _Rule(("pos_emb.weight",), "embeddings.position_embeddings.weight"),
+        _Rule(("type_emb.weight",), "embeddings.token_type_embeddings.weight"),
+    ]
+    rules += _norm("emb_norm", "embeddings.LayerNorm", config)
+    for i in range(config.n_layers):
+        ours, hf = f"blocks.{i}", f"encoder.layer.{i}"
+        for p, name in zip("qkv", ("query", "key", "value")):
+            rules += _linear(f"{ours}.attn.{p}_proj", f"{hf}.attention.self.{name}", True)
+        rules += _linear(f"{ours}.attn.out_proj", f"{hf}.attention.output.dense", True)
+        rules += _norm(f"{ours}.norm1", f"{hf}.attention.output.LayerNorm", config)
+        rules += _linear(f"{ours}.mlp.w1", f"{hf}.intermediate.dense", True)
+        rules += _linear(f"{ours}.mlp.w2", f"{hf}.output.dense", True)
+        rules += _norm(f"{ours}.norm2", f"{hf}.output.LayerNorm", config)
+    return rules + (_linear("pooler", "pooler.dense", True) if config.pooler else [])
+
+
+def _llama_rules(config: TransformerConfig) -> list[_Rule]:
+    rules = [_Rule(("token_emb.weight",), "embed_tokens.weight")]
+    for i in range(config.n_layers):
+        ours, hf = f"blocks.{i}", f"layers.{i}"
+        for p, name in (("q", "q"), ("k", "k"), ("v", "v"), ("out", "o")):
+            rules += _linear(f"{ours}.attn.{p}_proj", f"{hf}.self_attn.{name}_proj", config.bias)
+        for w, name in (("w1", "gate_proj"), ("w3", "up_proj"), ("w2", "down_proj")):
+            rules += _linear(f"{ours}.mlp.{w}", f"{hf}.mlp.{name}", config.bias)
+        rules += _norm(f"{ours}.norm1", f"{hf}.input_layernorm", config)
+        rules += _norm(f"{ours}.norm2", f"{hf}.post_attention_layernorm", config)
+    return rules + _norm("final_norm", "norm", config)
+
+
+# Buffers that some checkpoints carry and that hold no learned weight.
+_IGNORED_HF_KEYS = {
+    "gpt2": re.compile(r"h\.\d+\.attn\.(bias|masked_bias)$"),
+    "bert": re.compile(r"embeddings\.(position_ids|token_type_ids)$"),
+    "llama": re.compile(r"(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$"),
+}
+
+
+def _convert(
+    state_dict: dict[str, Tensor], rules: list[_Rule], to: str, family: str
+) -> dict[str, Tensor]:
+    """Apply ``rules`` to ``state_dict`` in the direction ``to`` ('ours' or 'hf'), checking the keys."""
+    if to not in ("ours", "hf"):
+        raise ValueError(f"to must be 'ours' (from transformers) or 'hf' (to transformers), got {to!r}")
+    if to == "ours":
+        expected = [r.hf for r in rules]
+        given = [k for k in state_dict if not _IGNORED_HF_KEYS[family].match(k)]
+    else:
+        expected = [k for r in rules for k in r.ours]
+        given = list(state_dict)
+    _check_keys(given, expected, family, source="transformers" if to == "ours" else "our")
+    out: dict[str, Tensor] = {}
+    for rule in rules:
+        if to == "ours":
+            tensor = state_dict[rule.hf]
+            tensor = tensor.t() if rule.transpose else tensor
+            for key, part in zip(rule.ours, tensor.chunk(len(rule.ours), dim=0)):
+                out[key] = part.contiguous()
+        else:
+            tensor = torch.cat([state_dict[k] for k in rule.ours], dim=0)
+            out[rule.hf] = (tensor.t() if rule.transpose else tensor).contiguous()
+    return out
+
+
+def _check_keys(given: list[str], expected: list[str], family: str, source: str) -> None:
+    """Raise ValueError listing missing and unexpected keys, with a hint at what to change."""
+    missing = [k for k in expected if k not in set(given)]
+    unexpected = [k for k in given if k not in set(expected)]
+    if not missing and not unexpected:
+        return
+    lines = [f"the {source} {family} state dict does not match the config:"]
+    if missing:
+        lines.append(f"  missing keys ({len(missing)}): {_preview(missing)}")
+    if unexpected:
+        lines.append(f"  unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
+    lines.append("  what to change: " + _key_hint(missing, unexpected))
+    raise ValueError("\n".join(lines))
+
+
+def _preview(keys: list[str], n: int = 4) -> str:
+    return ", ".join(keys[:n]) + (f", ... ({len(keys) - n} more)" if len(keys) > n else "")
+
+
+def _layer_index(key: str) -> int | None:
+    found = re.search(r"(?:^|\.)(?:h|layer|layers|blocks)\.(\d+)\.", key)
+    return int(found.group(1)) if found else None
+
+
+def _key_hint(missing: list[str], unexpected: list[str]) -> str:
+    """A sentence saying what most likely causes the mismatch and how to fix it."""
+    if unexpected and missing:
+        prefix = unexpected[0].split(".")[0] + "."
+        if set(missing) <= {k[len(prefix) :] for k in unexpected if k.startswith(prefix)}:
+            return (
+                f"the keys start with {prefix!r}: this is the state dict of a model with a head; pass "
+                f"hf_model.base_model.state_dict() instead, or strip the prefix {prefix!r}"
+            )
+    if missing and not unexpected and all(k.startswith("pooler") for k in missing):
+        return "the checkpoint has no pooler: build the config with pooler=False"
+    if unexpected and not missing and all(k.startswith("pooler") for k in unexpected):
+        return "the checkpoint has a pooler: build the config with pooler=True"
+    if missing and not unexpected and all(k.endswith(".bias") for k in missing):
+        return "the checkpoint has no biases: build the config with bias=False"
+    if unexpected and not missing and all(k.endswith(".bias") for k in unexpected):
+        return "the checkpoint has biases: build the config with bias=True"
+    layers_missing = {_layer_index(k) for k in missing}
+    layers_extra = {_layer_index(k) for k in unexpected}
+    if unexpected and None not in layers_extra and not missing:
+        n = max(layers_extra) + 1
+        return f"the checkpoint has {n} layers: set n_layers={n} (config_from_hf(hf_model.config) reads every size)"
+    if missing and None not in layers_missing and not unexpected:
+        n = min(layers_missing)
+        return f"the checkpoint has {n} layers: set n_layers={n} (config_from_hf(hf_model.config) reads every size)"
+    return (
+        "build the config from the checkpoint's own config with config_from_hf(hf_model.config), and pass the "
+        "state dict of the matching family (GPT2Model, BertModel or LlamaModel)"
+    )
+
+
+def convert_gpt2(state_dict: dict[str, Tensor], config: TransformerConfig, to: str = "ours") -> dict[str, Tensor]:
+    """Convert GPT-2 weights: ``to="ours"`` from a ``GPT2Model`` state dict to a :class:`Transformer`
+    state dict; ``to="hf"`` the other way. Splits/fuses ``c_attn`` and transposes the Conv1D weights.
+
+    Raises ValueError naming the missing or unexpected keys and what to change in the config.
+    """
+    return _convert(state_dict, _gpt2_rules(config), to, "gpt2")
+
+
+def convert_bert(state_dict: dict[str, Tensor], config: TransformerConfig, to: str = "ours") -> dict[str, Tensor]:
+    """Convert BERT weights between a ``BertModel`` state dict and a :class:`Transformer` one
+    (``to="ours"`` or ``to="hf"``); a pure renaming. Raises ValueError on missing/unexpected keys.
+    """
+    return _convert(state_dict, _bert_rules(config), to, "bert")
+
+
+def convert_llama(state_dict: dict[str, Tensor], config: TransformerConfig, to: str = "ours") -> dict[str, Tensor]:
+    """Convert Llama weights between a ``LlamaModel`` state dict and a :class:`Transformer` one
+    (``to="ours"`` or ``to="hf"``); gate/up/down become ``w1``/``w3``/``w2``. Raises ValueError on
+    missing/unexpected keys.
+    """
+    return _convert(state_dict, _llama_rules(config), to, "llama")
+
+
+CONVERTERS: dict[str, Callable[..., dict[str, Tensor]]] = {
+    "gpt2": convert_gpt2,
+    "bert": convert_bert,
+    "llama": convert_llama,
+}
+
+
+def _rope_theta(hf_cfg) -> float:
+    """RoPE base from a Llama config of any transformers version (4.x ``rope_theta``, 5.x ``rope_parameters``)."""
+    params = getattr(hf_cfg, "rope_parameters", None) or {}
+    scaling = getattr(hf_cfg, "rope_scaling", None) or {}
+    rope_type = params.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
+    if rope_type not in (None, "default"):
+        raise NotImplementedError(f"RoPE scaling {rope_type!r} is not implemented; only the default RoPE is")
+    return float(params.get("rope_theta", getattr(hf_cfg, "rope_theta", 10000.0)))
+
+
+def config_from_hf(hf_cfg) -> TransformerConfig:
+    """Our config from a ``transformers`` ``GPT2Config``, ``BertConfig`` or ``LlamaConfig``."""
+    kind = hf_cfg.model_type
+    if kind == "gpt2":
+        if hf_cfg.activation_function not in ("gelu_new", "gelu_pytorch_tanh"):
+            raise NotImplementedError(f"GPT-2 activation {hf_cfg.activation_function!r}: only gelu_new is supported")
+        return TransformerConfig(
+            vocab_size=hf_cfg.vocab_size, max_seq_len=hf_cfg.n_positions, d_model=hf_cfg.n_embd,
+            n_layers=hf_cfg.n_layer, n_heads=hf_cfg.n_head, d_ff=hf_cfg.n_inner or 4 * hf_cfg.n_embd,
+            norm_eps=hf_cfg.layer_norm_epsilon, mlp="gelu_tanh",
+            tie_embeddings=getattr(hf_cfg, "tie_word_embeddings", True),
+        )
+    if kind == "bert":
+        if hf_cfg.hidden_act != "gelu" or getattr(hf_cfg, "position_embedding_type", "absolute") != "absolute":
+            raise NotImplementedError("only BERT with hidden_act='gelu' and absolute position embeddings is supported")
+        return TransformerConfig(
+            vocab_size=hf_cfg.vocab_size, max_seq_len=hf_cfg.max_position_embeddings, d_model=hf_cfg.hidden_size,
+            n_layers=hf_cfg.num_hidden_layers, n_heads=hf_cfg.num_attention_heads, d_ff=hf_cfg.intermediate_size,
+            norm_position="post", norm_eps=hf_cfg.layer_norm_eps, mlp="gelu", causal=False,
+            n_token_types=hf_cfg.type_vocab_size, pooler=True, tie_embeddings=False,
+        )
+    if kind == "llama":
+        head_dim = getattr(hf_cfg, "head_dim", None) or hf_cfg.hidden_size // hf_cfg.num_attention_heads
+        if head_dim * hf_cfg.num_attention_heads != hf_cfg.hidden_size or hf_cfg.hidden_act != "silu":
+            raise NotImplementedError("only Llama configs with head_dim = hidden_size / heads and silu are supported")
+        if getattr(hf_cfg, "attention_bias", False) != getattr(hf_cfg, "mlp_bias", False):
+            raise NotImplementedError("attention_bias and mlp_bias must be equal (our config has one bias switch)")
+        return TransformerConfig(
+            vocab_size=hf_cfg.vocab_size, max_seq_len=hf_cfg.max_position_embeddings, d_model=hf_cfg.hidden_size,
+            n_layers=hf_cfg.num_hidden_layers, n_heads=hf_cfg.num_attention_heads,
+            n_kv_heads=hf_cfg.num_key_value_heads or hf_cfg.num_attention_heads, d_ff=hf_cfg.intermediate_size,
+            norm="rmsnorm", norm_eps=hf_cfg.rms_norm_eps, mlp="swiglu", positions="rope",
+            rope_base=_rope_theta(hf_cfg), bias=bool(getattr(hf_cfg, "attention_bias", False)),
+            tie_embeddings=bool(getattr(hf_cfg, "tie_word_embeddings", False)),
+        )
+    raise NotImplementedError(f"model_type {kind!r}: supported are 'gpt2', 'bert' and 'llama'")
+
+
+def hf_config(config: TransformerConfig, family: str):
+    """The ``transformers`` config (``GPT2Config``, ``BertConfig`` or ``LlamaConfig``) of our config."""
+    import transformers
+
+    c = config
+    if family == "gpt2":
+        return transformers.GPT2Config(
+            vocab_size=c.vocab_size, n_positions=c.max_seq_len, n_embd=c.d_model, n_layer=c.n_layers,
+            n_head=c.n_heads, n_inner=c.d_ff, activation_function="gelu_new", layer_norm_epsilon=c.norm_eps,
+            resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout, tie_word_embeddings=c.tie_embeddings,
+        )
+    if family == "bert":
+        return transformers.BertConfig(
+            vocab_size=c.vocab_size, hidden_size=c.d_model, num_hidden_layers=c.n_layers,
+            num_attention_heads=c.n_heads, intermediate_size=c.d_ff, hidden_act="gelu",
+            max_position_embeddings=c.max_seq_len, type_vocab_size=c.n_token_types, layer_norm_eps=c.norm_eps,
+            hidden_dropout_prob=c.dropout, attention_probs_dropout_prob=c.dropout,
+        )
+    if family == "llama":
+        cfg = transformers.LlamaConfig(
+            vocab_size=c.vocab_size, hidden_size=c.d_model, intermediate_size=c.d_ff, num_hidden_layers=c.n_layers,
+            num_attention_heads=c.n_heads, num_key_value_heads=c.n_kv_heads, max_position_embeddings=c.max_seq_len,
+            rms_norm_eps=c.norm_eps, rope_theta=c.rope_base, attention_bias=c.bias, mlp_bias=c.bias,
+            tie_word_embeddings=c.tie_embeddings, attention_dropout=c.dropout,
+        )
+        if _rope_theta(cfg) != c.rope_base:  # a transformers version that ignores the rope_theta keyword
+            cfg.rope_parameters = {"rope_type": "default", "rope_theta": c.rope_base}
+        return cfg
+    raise ValueError(f"family must be one of {sorted(CONVERTERS)}, got {family!r}")
+
+
+def _family(hf_model) -> str:
+    kind = hf_model.config.model_type
+    if kind not in CONVERTERS:
+        raise NotImplementedError(f"model_type {kind!r}: supported are {sorted(CONVERTERS)}")
+    return kind
+
+
+def transformer_from_hf(hf_model) -> Transformer:
+    """Our :class:`Transformer` holding the weights of a ``transformers`` GPT-2, BERT or Llama model
+    (the bare model or one with a head; the head is dropped). Same dtype as ``hf_model``.
+    """
+    family = _family(hf_model)
+    config = config_from_hf(hf_model.config)
+    base = hf_model.base_model
+    if family == "bert" and getattr(base, "pooler", None) is None:
+        config = dataclasses.replace(config, pooler=False)
+    model = Transformer(config)
+    model.load_state_dict(CONVERTERS[family](base.state_dict(), config, to="ours"))
+    dtype = next(hf_model.parameters()).dtype
+    return model.to(dtype).eval()
+
+
+def lm_from_hf(hf_lm) -> TransformerLM:
+    """Our :class:`TransformerLM` from ``GPT2LMHeadModel`` or ``LlamaForCausalLM`` (tied or untied head)."""
+    family = _family(hf_lm)
+    if family == "bert":
+        raise ValueError("BERT has no causal LM head: use transformer_from_hf for BertModel")
+    config = config_from_hf(hf_lm.config)
+    head = hf_lm.get_output_embeddings().weight
+    tied = head.data_ptr() == hf_lm.get_input_embeddings().weight.data_ptr()
+    config = dataclasses.replace(config, tie_embeddings=tied)
+    model = TransformerLM(config)
+    model.transformer.load_state_dict(CONVERTERS[family](hf_lm.base_model.state_dict(), config, to="ours"))
+    if not tied:
+        model.lm_head.weight.data.copy_(head.data)
+    return model.to(head.dtype).eval()
+
+
+def to_hf(model: Transformer, family: str):
+    """A ``transformers`` ``GPT2Model``, ``BertModel`` or ``LlamaModel`` holding our model's weights."""
+    import transformers
+
+    classes = {"gpt2": "GPT2Model", "bert": "BertModel", "llama": "LlamaModel"}
+    if family not in classes:
+        raise ValueError(f"family must be one of {sorted(classes)}, got {family!r}")
+    config = model.config
+    kwargs = {"add_pooling_layer": config.pooler} if family == "bert" else {}
+    hf_model = getattr(transformers, classes[family])(hf_config(config, family), **kwargs)
+    hf_state = CONVERTERS[family](model.state_dict(), config, to="hf")
+    hf_model.load_state_dict(hf_state, strict=False)  # not strict: some versions keep buffers in the state dict
+    missing = [k for k, _ in hf_model.named_parameters() if k not in hf_state]
+    if missing:
+        raise ValueError(f"{family}: transformers parameters without a converted weight: {_preview(missing)}")
+    return hf_model.to(next(model.parameters()).dtype).eval()
+
+
+# =============================================================================================
+# 6. Cross-attention and an encoder-decoder (the T5 family's layout)
+# =============================================================================================
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention whose queries come from the decoder ``x`` and keys/values from the
+    encoder output ``memory``: ``softmax(x W_Q (m W_K)^T / sqrt(d_head)) m W_V``, then ``W_O``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, bias: bool = True):
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
+        """``x`` ``(B, T, d)``, ``memory`` ``(B, S, d)``, ``memory_mask`` bool ``(B, 1, 1, S)`` -> ``(B, T, d)``."""
+        B, T, _ = x.shape
+        S = memory.shape[1]
+        q = self.q_proj(x).view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, T, d_head)
+        k = self.k_proj(memory).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, S, d_head)
+        v = self.v_proj(memory).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, S, d_head)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=memory_mask)  # (B, n_heads, T, d_head)
+        return self.out_proj(out.transpose(1, 2).reshape(B, T, -1))  # (B, T, d_model)
+
+
+class DecoderBlock(nn.Module):
+    """A pre-norm decoder layer of an encoder-decoder, three residual branches::
+
+        x = x + SelfAttn(norm1(x))            causal: each target token sees the earlier ones
+        x = x + CrossAttn(norm2(x), memory)   every target token sees the whole source
+        x = x + MLP(norm3(x))
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.self_attn = MultiHeadSelfAttention(
+            config.d_model, config.n_heads, n_kv_heads=config.n_kv_heads, bias=config.bias, causal=True
+        )
+        self.norm1 = make_norm(config)
+        self.cross_attn = CrossAttention(config.d_model, config.n_heads, bias=config.bias)
+        self.norm2 = make_norm(config)
+        self.mlp = make_mlp(config)
+        self.norm3 = make_norm(config)
+
+    def forward(
+        self, x: Tensor, memory: Tensor, memory_mask: Tensor | None = None, rope: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
+        """``(B, T, d)`` decoder states, ``(B, S, d)`` encoder output -> ``(B, T, d)``."""
+        x = x + self.self_attn(self.norm1(x), rope=rope)
+        x = x + self.cross_attn(self.norm2(x), memory, memory_mask)
+        return x + self.mlp(self.norm3(x))
+
+
+class EncoderDecoder(nn.Module):
+    """A small encoder-decoder (Vaswani 2017; T5's layout with pre-norm): a bidirectional encoder
+    reads the source, a causal decoder with cross-attention writes the target.
+
+    ``forward(src_ids (B, S), tgt_ids (B, T)) -> logits (B, T, vocab_size)``; encoder and decoder
+    share the token embedding, which is also the output head (as in T5).
+    """
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = dataclasses.replace(config, causal=False, norm_position="pre", pooler=False)
+        self.encoder = Transformer(self.config)
+        self.decoder_blocks = nn.ModuleList(DecoderBlock(self.config) for _ in range(config.n_layers))
+        self.decoder_norm = make_norm(self.config)
+        self.apply(_init_weights)
+
+    def forward(self, src_ids: Tensor, tgt_ids: Tensor, src_attention_mask: Tensor | None = None) -> Tensor:
+        """Logits ``(B, T, vocab_size)`` for the target tokens ``(B, T)`` given the source ``(B, S)``."""
+        memory = self.encoder(src_ids, attention_mask=src_attention_mask)  # (B, S, d_model)
+        memory_mask = None if src_attention_mask is None else padding_mask(src_attention_mask)  # (B, 1, 1, S)
+        enc = self.encoder
+        enc._check_length(0, tgt_ids.shape[1])
+        positions = torch.arange(tgt_ids.shape[1], device=tgt_ids.device)  # (T,)
+        x = enc.token_emb(tgt_ids)  # (B, T, d_model)
+        if enc.pos_emb is not None:
+            x = x + enc.pos_emb(positions)
+        elif self.config.positions == "sinusoidal":
+            x = x + enc.pos_table[positions]
+        rope = enc.rope(positions) if enc.rope is not None else None
+        for block in self.decoder_blocks:
+            x = block(x, memory, memory_mask, rope=rope)
+        return self.decoder_norm(x) @ enc.token_emb.weight.t()  # (B, T, vocab_size)

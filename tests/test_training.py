@@ -102,3 +102,26 @@ def test_accuracy_and_bad_inputs():
         train(nn.Linear(1, 1), [], [], torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1), mse_loss, 0)
     with pytest.raises(ValueError, match=r"max_norm must be a number > 0, got -1"):
         clip_grad_norm_([], -1)
+
+
+def test_chapter2_plot_helpers_draw_history_and_band():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils.plotting import plot_learning_curves, plot_mean_band
+
+    history = History(train_loss=[1.0, 0.5, 0.2], val_loss=[1.1, 0.7, 0.8], train_metric=[0.5, 0.7, 0.9],
+                      val_metric=[0.5, 0.6, 0.6], best_epoch=1)  # fmt: skip
+    fig, ax = plt.subplots()
+    line = plot_learning_curves(ax, history, label="mlp")
+    assert list(line.get_ydata()) == [1.1, 0.7, 0.8] and line.get_label() == "mlp validation"
+    assert len(ax.lines) == 3  # validation, training, best-epoch dot
+    band = plot_mean_band(ax, [[1.0, 2.0], [3.0, 4.0]], label="relu")
+    assert list(band.get_ydata()) == [2.0, 3.0]
+    with pytest.raises(ValueError, match=r"shape \(n_runs, n_points\), got shape \(2,\)"):
+        plot_mean_band(ax, [1.0, 2.0])
+    with pytest.raises(ValueError, match="no metric values"):
+        plot_learning_curves(ax, History(train_loss=[1.0], val_loss=[1.0]), metric=True)
+    plt.close(fig)

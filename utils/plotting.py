@@ -60,6 +60,55 @@ def log_axis(ax, which: str = "y", base: float = 10) -> None:
     ax.grid(False, which="minor")
 
 
+# ---------------------------------------------------------------------------------------------
+# Chapter 3: the math of attention
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_attention_heatmap(ax, probs, query_labels=None, key_labels=None, title: str = "", vmax: float | None = None):
+    """Draw attention probabilities ``probs`` ``(T_q, T_k)`` (rows = queries) as a heatmap on ``ax``.
+
+    ``query_labels``/``key_labels`` (lists of strings, e.g. tokens) label the rows and columns; returns the image.
+    """
+    import numpy as np
+
+    probs = probs.detach().cpu().numpy() if hasattr(probs, "detach") else np.asarray(probs)
+    if probs.ndim != 2:
+        raise ValueError(f"probs must be 2-D (T_q, T_k), got shape {probs.shape}")
+    image = ax.imshow(probs, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
+    ax.grid(False)
+    for labels, set_ticks, set_labels, n in (
+        (query_labels, ax.set_yticks, ax.set_yticklabels, probs.shape[0]),
+        (key_labels, ax.set_xticks, ax.set_xticklabels, probs.shape[1]),
+    ):
+        if labels is not None:
+            if len(labels) != n:
+                raise ValueError(f"expected {n} labels for an axis of probs {probs.shape}, got {len(labels)}")
+            set_ticks(range(n))
+            set_labels(labels, fontsize=7)
+    if key_labels is not None:
+        ax.tick_params(axis="x", labelrotation=90)
+    ax.set_xlabel("key")
+    ax.set_ylabel("query")
+    ax.set_title(title)
+    return image
+
+
+def plot_bool_mask(ax, mask, title: str = ""):
+    """Draw a boolean attention mask ``(T_q, T_k)`` on ``ax``: True (may attend) dark, False light; returns the image."""
+    import numpy as np
+
+    mask = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype != bool:
+        raise ValueError(f"mask must be a 2-D boolean array (T_q, T_k), got dtype {mask.dtype} shape {mask.shape}")
+    image = ax.imshow(mask, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    ax.grid(False)
+    ax.set_xlabel("key")
+    ax.set_ylabel("query")
+    ax.set_title(title)
+    return image
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Chapter 1, A short history of large models: timelines on a log axis, fitted trends, eras.
 # ---------------------------------------------------------------------------------------------------------------
@@ -108,3 +157,42 @@ def shade_eras(ax, boundaries, names, alpha: float = 0.06):
             ax.axvspan(left, right, color="0.5", alpha=alpha, linewidth=0, zorder=0)
         ax.text((left + right) / 2, 0.98, name, transform=ax.get_xaxis_transform(), ha="center", va="top",
                 fontsize=8, color="0.35")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chapter 2, Neural networks from first principles: learning curves and mean ± spread over seeds.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def plot_learning_curves(ax, history, label: str = "", color=None, metric: bool = False):
+    """Draw a :class:`utils.training.History` on ``ax``: training (dashed) and validation (solid) curves per epoch.
+
+    ``metric=False`` plots the losses, ``True`` the metrics (e.g. accuracy). The best epoch (lowest validation loss)
+    gets a dot. Returns the validation line.
+    """
+    train, val = (history.train_metric, history.val_metric) if metric else (history.train_loss, history.val_loss)
+    if len(val) == 0:
+        raise ValueError("the history holds no " + ("metric" if metric else "loss") + " values to plot")
+    epochs = np.arange(1, len(val) + 1)
+    (line,) = ax.plot(epochs, val, "-", color=color, label=f"{label} validation".strip())
+    ax.plot(epochs, train, "--", color=line.get_color(), alpha=0.8, linewidth=1.2, label=f"{label} training".strip())
+    if history.best_epoch is not None:
+        ax.plot(history.best_epoch + 1, val[history.best_epoch], "o", color=line.get_color(), markersize=5)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy" if metric else "loss")
+    return line
+
+
+def plot_mean_band(ax, runs, label: str = "", color=None, x=None):
+    """Draw the mean of ``runs`` (array ``(n_runs, n_points)``, e.g. one row per seed) with a ±1 std band.
+
+    ``x`` defaults to ``1, 2, …, n_points``. Returns the mean line.
+    """
+    runs = np.asarray(runs, dtype=float)
+    if runs.ndim != 2:
+        raise ValueError(f"runs must have shape (n_runs, n_points), got shape {runs.shape}")
+    x = np.arange(1, runs.shape[1] + 1) if x is None else np.asarray(x)
+    mean, std = runs.mean(axis=0), runs.std(axis=0)
+    (line,) = ax.plot(x, mean, color=color, label=label)
+    ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line

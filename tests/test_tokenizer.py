@@ -1,0 +1,379 @@
+"""utils.tokenizer: the BPE trainer against a naive reference, round trips, streaming, errors, and id-for-id
+equality with the real tokenizers of SmolLM2 (byte-level BPE) and MiniLM (WordPiece).
+
+The comparisons with the reference tokenizers use a fixed, seeded sample of 2,000 sentences of each corpus to
+keep the suite fast; chapter 4 compares the full sets (10,568 movie sentences, 10,033 Wikipedia leads).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from utils import data
+from utils.tokenizer import (
+    GPT2_PATTERN,
+    Tokenizer,
+    WordPieceTokenizer,
+    bert_normalize,
+    bert_pre_tokenize,
+    bytes_per_token,
+    bytes_to_unicode,
+    count_pretokens,
+    load_minilm_wordpiece,
+    load_smollm2_tokenizer,
+    train_bpe,
+    train_bpe_from_counts,
+    wordpiece_word,
+)
+
+EOT = "<|endoftext|>"
+SAMPLE_SIZE = 2_000
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def naive_bpe(counts: dict[bytes, int], n_merges: int) -> list[tuple[bytes, bytes]]:
+    """The definition of BPE training, recounting every pair at every step (slow, obviously right)."""
+    words = {tuple(bytes([x]) for x in w): n for w, n in counts.items()}
+    merges = []
+    while len(merges) < n_merges:
+        pair_counts = Counter()
+        for w, n in words.items():
+            for pair in zip(w, w[1:]):
+                pair_counts[pair] += n
+        if not pair_counts:
+            break
+        best = max(pair_counts, key=lambda p: (pair_counts[p], p))  # ties: greatest pair of bytes
+        merges.append(best)
+        merged_words: dict[tuple[bytes, ...], int] = {}
+        for w, n in words.items():
+            out, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    out.append(w[i] + w[i + 1])
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            merged_words[tuple(out)] = merged_words.get(tuple(out), 0) + n
+        words = merged_words
+    return merges
+
+
+@pytest.fixture(scope="module")
+def shakespeare_text() -> str:
+    return data.load_shakespeare()
+
+
+@pytest.fixture(scope="module")
+def small_tokenizer(shakespeare_text) -> Tokenizer:
+    """A 512-token BPE trained on the first 200,000 characters of Shakespeare, with two special tokens."""
+    specials = [EOT, "<|pad|>"]
+    vocab, merges = train_bpe_from_counts(count_pretokens(shakespeare_text[:200_000], specials), 512, specials)
+    return Tokenizer(vocab, merges, specials)
+
+
+def seeded_sample(texts: list[str], k: int = SAMPLE_SIZE, seed: int = 0) -> list[str]:
+    return random.Random(seed).sample(texts, min(k, len(texts)))
+
+
+@pytest.fixture(scope="module")
+def corpora() -> dict[str, list[str]]:
+    return {
+        "movie": seeded_sample(data.load_reviews("movie").texts),
+        "wikipedia": seeded_sample(data.load_wikipedia().texts),
+    }
+
+
+# ---------------------------------------------------------------------------------------- byte table
+
+
+def test_bytes_to_unicode_matches_gpt2_table():
+    from transformers.convert_slow_tokenizer import bytes_to_unicode as reference
+
+    table = bytes_to_unicode()
+    assert table == reference()
+    assert len(set(table.values())) == 256
+    assert table[ord(" ")] == "Ġ" and table[ord("\n")] == "Ċ"
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def test_count_pretokens_gpt2_pattern_and_special_split():
+    counts = count_pretokens(f"Hello world, they're here!{EOT}Hello  world", [EOT])
+    assert counts == Counter(
+        {b"Hello": 2, b" world": 2, b",": 1, b" they": 1, b"'re": 1, b" here": 1, b"!": 1, b" ": 1}
+    )
+    assert EOT.encode() not in counts
+
+
+def test_train_bpe_golden_tiny():
+    # counts: "low" x5, "lower" x2, "newest" x6, "widest" x3 (no spaces: one pre-token each)
+    counts = {b"low": 5, b"lower": 2, b"newest": 6, b"widest": 3}
+    vocab, merges = train_bpe_from_counts(counts, 256 + 6 + 1, [EOT])
+    # (s,t) and (e,s) both occur 9 times: the greater pair of bytes, (b"s", b"t"), goes first.
+    assert merges == [(b"s", b"t"), (b"e", b"st"), (b"o", b"w"), (b"l", b"ow"), (b"w", b"est"), (b"n", b"e")]
+    assert vocab[256] == b"st" and vocab[261] == b"ne" and vocab[262] == EOT.encode()
+    assert [vocab[i] for i in range(256)] == [bytes([i]) for i in range(256)]
+
+
+def test_train_bpe_tie_break_greatest_pair():
+    vocab, merges = train_bpe_from_counts({b"ab": 1, b"cd": 1, b"xy": 1}, 259)
+    assert merges == [(b"x", b"y"), (b"c", b"d"), (b"a", b"b")]
+
+
+def test_incremental_trainer_equals_naive_definition(shakespeare_text):
+    counts = count_pretokens(shakespeare_text[:60_000])
+    _, merges = train_bpe_from_counts(counts, 256 + 150)
+    assert merges == naive_bpe(counts, 150)
+    # repeated letters are the tricky case for incremental pair counts (overlapping occurrences)
+    counts = {b"aaaa": 3, b"abab": 2, b"aaa": 1, b"ba": 5, b"aaaaaaa": 2}
+    assert train_bpe_from_counts(counts, 262)[1] == naive_bpe(counts, 6)
+
+
+def test_train_bpe_deterministic_and_order_independent(tmp_path, shakespeare_text):
+    path = tmp_path / "s.txt"
+    path.write_text(shakespeare_text[:100_000], encoding="utf-8")
+    first = train_bpe(path, 400, [EOT])
+    assert train_bpe(path, 400, [EOT]) == first
+    # the same pre-token counts listed in another order give the same merges
+    counts = count_pretokens(shakespeare_text[:100_000], [EOT])
+    reordered = dict(sorted(counts.items(), key=lambda kv: random.Random(kv[0]).random()))
+    assert list(reordered) != list(counts)
+    assert train_bpe_from_counts(reordered, 400, [EOT]) == first
+    vocab, merges = first
+    assert len(vocab) == 400 and len(merges) == 400 - 256 - 1 and vocab[399] == EOT.encode()
+
+
+def test_train_bpe_agrees_with_huggingface_trainer_up_to_ties(shakespeare_text, tmp_path):
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import models, pre_tokenizers, trainers
+
+    path = tmp_path / "s.txt"
+    path.write_text(shakespeare_text[:200_000], encoding="utf-8")
+    _, ours = train_bpe(path, 400, [EOT])
+    hf = HFTokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=[EOT], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        min_frequency=0, show_progress=False,
+    )
+    hf.train([str(path)], trainer)
+    theirs = Tokenizer.from_huggingface(hf).merges
+    assert len(theirs) == len(ours)
+    # only the order among equally frequent pairs may differ
+    assert len(set(ours) & set(theirs)) >= len(ours) - 3
+    assert ours[:20] == theirs[:20]
+
+
+# ---------------------------------------------------------------------------------------- encode / decode
+
+
+def test_encode_known_ids(small_tokenizer):
+    tok = small_tokenizer
+    ids = tok.encode(f"the king{EOT} the")
+    eot_id = tok.encode(EOT)
+    assert eot_id == [510]
+    assert ids == tok.encode("the king") + [510] + tok.encode(" the")
+    assert tok.decode(ids) == f"the king{EOT} the"
+
+
+def test_special_tokens_longest_first_and_never_merged():
+    vocab = {i: bytes([i]) for i in range(256)}
+    vocab[256] = b"<a>"
+    vocab[257] = b"<a><b>"
+    vocab[258] = b"x<"
+    merges = [(b"x", b"<")]  # would glue "x" to the special token if specials were not split first
+    tok = Tokenizer(vocab, merges, ["<a>", "<a><b>"], pattern=r"\S+|\s+")  # "x<" is inside one pre-token
+    assert tok.encode("x<a><b>") == [ord("x"), 257]
+    assert tok.encode("x<a>y") == [ord("x"), 256, ord("y")]
+    assert tok.encode("x<ab") == [258, ord("a"), ord("b")]
+    assert tok.encode("<a><a><b>") == [256, 257]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_round_trip_arbitrary_unicode(small_tokenizer, text):
+    assert small_tokenizer.decode(small_tokenizer.encode(text)) == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["the", " king", "'re", "'", "r", "e", " ", "\n", "  ", "é", "🎭", EOT, "<|", "|>", "7"])))
+def test_round_trip_with_special_tokens(small_tokenizer, parts):
+    text = "".join(parts)
+    ids = small_tokenizer.encode(text)
+    assert small_tokenizer.decode(ids) == text
+    assert ids.count(510) == text.count(EOT)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(["the", " king", "'re", "'", "ll", "r", "e", " ", "\n", "  ", "é", EOT, "<|end", "oftext|>", "42"]), max_size=60),
+    st.lists(st.integers(0, 40), max_size=12),
+)
+def test_encode_iterable_equals_encode_for_any_chunking(small_tokenizer, parts, cuts):
+    text = "".join(parts)
+    bounds = sorted({min(c * 3, len(text)) for c in cuts} | {0, len(text)})
+    chunks = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    assert list(small_tokenizer.encode_iterable(chunks)) == small_tokenizer.encode(text)
+
+
+def test_encode_iterable_streams_a_file(small_tokenizer, shakespeare_text, tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_text(shakespeare_text[:50_000], encoding="utf-8")
+    with open(path, encoding="utf-8") as f:
+        streamed = list(small_tokenizer.encode_iterable(f))
+    assert streamed == small_tokenizer.encode(shakespeare_text[:50_000])
+
+
+def test_bytes_per_token(small_tokenizer):
+    assert bytes_per_token(["ab", "cdé"], lambda s: list(s)) == pytest.approx(6 / 5)
+    bpt = bytes_per_token(["the king and the queen"], small_tokenizer.encode)
+    assert 1.0 < bpt < 10.0
+    with pytest.raises(ValueError, match="no tokens"):
+        bytes_per_token([""], small_tokenizer.encode)
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+
+def test_error_unknown_special_token(small_tokenizer):
+    with pytest.raises(ValueError, match=r"unknown special token '<\|sep\|>'.*not in the vocabulary"):
+        Tokenizer(small_tokenizer.vocab, small_tokenizer.merges, [EOT, "<|sep|>"])
+    with pytest.raises(TypeError, match="list of str"):
+        Tokenizer(small_tokenizer.vocab, small_tokenizer.merges, EOT)
+
+
+def test_error_invalid_utf8_on_decode(small_tokenizer):
+    e_acute = small_tokenizer.encode("é")  # two bytes, 0xC3 0xA9; with this small vocabulary two tokens
+    assert small_tokenizer.decode_bytes(e_acute) == "é".encode()
+    half = [small_tokenizer._id_of[b"\xc3"]]
+    assert small_tokenizer.decode(half) == "\ufffd"  # documented default: replacement character
+    with pytest.raises(ValueError, match=r"invalid UTF-8: bytes b'\\xc3' at byte offset 0"):
+        small_tokenizer.decode(half, errors="strict")
+    with pytest.raises(ValueError, match="unknown token id 99999"):
+        small_tokenizer.decode([99999])
+
+
+def test_error_vocab_and_merges_do_not_fit(small_tokenizer):
+    vocab = {i: bytes([i]) for i in range(256)}
+    with pytest.raises(ValueError, match=r"do not fit together: merge #0 \(b'a', b'b'\) has its result b'ab' missing"):
+        Tokenizer(vocab, [(b"a", b"b")])
+    vocab[256] = b"ab"
+    with pytest.raises(ValueError, match=r"merge #1 \(b'ab', b'cd'\) has its right part b'cd' missing"):
+        Tokenizer(vocab, [(b"a", b"b"), (b"ab", b"cd")])
+    # merges from one training run, vocabulary from another
+    other_vocab, _ = train_bpe_from_counts({b"zzzz": 5, b"qqq": 3}, 260)
+    with pytest.raises(ValueError, match="do not fit together"):
+        Tokenizer(other_vocab, small_tokenizer.merges)
+
+
+def test_error_bad_training_arguments(tmp_path):
+    with pytest.raises(ValueError, match=r"at least 256 .* \+ 1 special tokens = 257, got 100"):
+        train_bpe_from_counts({b"ab": 1}, 100, [EOT])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train_bpe(tmp_path / "missing.txt", 300)
+    with pytest.raises(TypeError, match="encode expects a str"):
+        Tokenizer({i: bytes([i]) for i in range(256)}, []).encode(b"bytes")
+
+
+# ---------------------------------------------------------------------------------------- SmolLM2 (BPE)
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return load_smollm2_tokenizer()
+
+
+def test_smollm2_structure(smollm2):
+    ours, reference = smollm2
+    assert ours.vocab_size == len(reference) == 49152
+    assert ours.pattern == GPT2_PATTERN
+    assert ours.special_tokens[:3] == ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    assert len(ours.missing_bytes) == 21  # never seen in its training data; dropped as Hugging Face does
+
+
+@pytest.mark.parametrize("corpus", ["movie", "wikipedia"])
+def test_smollm2_ids_equal_reference(smollm2, corpora, corpus):
+    ours, reference = smollm2
+    texts = corpora[corpus]
+    expected = reference(texts, add_special_tokens=False)["input_ids"]
+    mismatches = [i for i, text in enumerate(texts) if ours.encode(text) != expected[i]]
+    assert mismatches == [], f"{len(mismatches)} of {len(texts)} {corpus} sentences differ, e.g. {texts[mismatches[0]]!r}"
+
+
+def test_smollm2_edge_cases_equal_reference(smollm2):
+    ours, reference = smollm2
+    cases = [
+        "Hello world <|endoftext|>x", "<|im_start|>user\nHi<|im_end|>", "they're  here\n\n\n  ok", "1234567 3.14",
+        "naïve café — 東京 🎭", "\t tabs\r\nand CRLF", "   leading and trailing   ", "x\x04y", "",
+    ]
+    for text in cases:
+        assert ours.encode(text) == reference(text, add_special_tokens=False)["input_ids"], text
+        assert ours.decode(ours.encode(text)) == reference.decode(reference(text, add_special_tokens=False)["input_ids"])
+
+
+# ---------------------------------------------------------------------------------------- WordPiece (MiniLM)
+
+
+def test_wordpiece_word_greedy_longest_match():
+    vocab = {"un", "##aff", "##able", "##a", "##ff", "a", "##b"}
+    assert wordpiece_word("unaffable", vocab) == ["un", "##aff", "##able"]
+    assert wordpiece_word("unaffablex", vocab) == ["[UNK]"]  # one unknown piece: the whole word is unknown
+    assert wordpiece_word("ab", vocab) == ["a", "##b"]
+    assert wordpiece_word("a" * 101, vocab | {"##" + "a"}) == ["[UNK]"]  # longer than 100 characters
+
+
+def test_bert_normalize_and_pre_tokenize():
+    assert bert_normalize("Héllo\tWÖRLD\x00 ΣΑΣ") == "hello world σασ"
+    assert bert_normalize("中文") == " 中  文 "
+    assert bert_normalize("A\u200db", lowercase=False) == "Ab"
+    assert bert_pre_tokenize("don't stop, 3.5$!") == ["don", "'", "t", "stop", ",", "3", ".", "5", "$", "!"]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_minilm_wordpiece()
+
+
+def test_minilm_from_huggingface_same_vocab(minilm):
+    ours, reference = minilm
+    rebuilt = WordPieceTokenizer.from_huggingface(reference)
+    assert rebuilt.vocab == ours.vocab and len(ours.vocab) == 30522
+    assert rebuilt.special_tokens == ours.special_tokens
+
+
+@pytest.mark.parametrize("corpus", ["movie", "wikipedia"])
+def test_minilm_ids_equal_reference(minilm, corpora, corpus):
+    ours, reference = minilm
+    texts = corpora[corpus]
+    expected = reference(texts, add_special_tokens=False)["input_ids"]
+    mismatches = [i for i, text in enumerate(texts) if ours.encode(text) != expected[i]]
+    assert mismatches == [], f"{len(mismatches)} of {len(texts)} {corpus} sentences differ, e.g. {texts[mismatches[0]]!r}"
+
+
+def test_minilm_edge_cases_equal_reference(minilm):
+    ours, reference = minilm
+    cases = [
+        "a\x0bb a\x85b a\x1cb x\u200dy", "ΣΑΣ. İstanbul", "ﬁne straße naïve café", "a\u3000b \ufffdx x\xadz",
+        "100$ + 5%", "😀 emoji", "中文字 ﾃｽﾄ", "Héllo [MASK] wörld x[SEP]y", "unaffable" * 12,
+    ]
+    for text in cases:
+        assert ours.encode(text) == reference(text, add_special_tokens=False)["input_ids"], text
+
+
+def test_wordpiece_errors(minilm):
+    ours, _ = minilm
+    with pytest.raises(ValueError, match="unknown special token '<s>'"):
+        WordPieceTokenizer(ours.vocab, special_tokens=["<s>"])
+    with pytest.raises(ValueError, match="unk_token '<unk>' is not in the vocabulary"):
+        WordPieceTokenizer(ours.vocab, unk_token="<unk>")
+    with pytest.raises(TypeError, match="tokenize expects a str"):
+        ours.encode(None)

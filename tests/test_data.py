@@ -72,6 +72,23 @@ def test_splits_are_80_10_10_disjoint_stratified_and_stored(loader):
     assert len(texts) == len(labels) == len(ids["val"])
 
 
+def test_types_and_paths_of_the_registry(fetched):
+    assert all(isinstance(a, data.Artifact) for a in data.REGISTRY.values())
+    assert issubclass(data.HashMismatchError, data.DataFetchError) and issubclass(data.DataFetchError, RuntimeError)
+    assert data.artifact_path("sms") == fetched["sms"]
+    assert isinstance(data.load_sms(), data.TextClassificationData)
+    assert isinstance(data.load_mnist(), data.ImageClassificationData)
+    assert data.shakespeare_path().read_text(encoding="utf-8") == data.load_shakespeare()
+    assert (data.smollm2_float32_dir() / "model.safetensors").exists() or not data.smollm2_float32_dir().exists()
+
+
+def test_a_stored_split_refuses_other_data():
+    sms = data.load_sms()
+    assert np.array_equal(data.stored_split("sms", sms.texts, sms.labels)["test"], sms.split_ids["test"])
+    with pytest.raises(data.DataFetchError, match="made for other data"):
+        data.stored_split("sms", sms.texts[::-1], sms.labels[::-1])
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="domain must be one of movie, tweets, amazon, nyt"):
         data.load_reviews("imdb")
@@ -110,7 +127,7 @@ def test_smollm2_loads_with_134_5_million_parameters_and_finite_logits():
 
 def test_dataset_cards_cover_every_artifact():
     cards = data.dataset_cards()
-    assert [c.name for c in cards] == list(data.REGISTRY)
+    assert [c.name for c in cards] == list(data.REGISTRY) and all(isinstance(c, data.DatasetCard) for c in cards)
     bbc = next(c for c in cards if c.name == "bbc")
     assert bbc.counts["examples"] == 2_225 and "unknown" in bbc.licence and "2,225" in bbc.to_markdown()
 

@@ -41,6 +41,7 @@ def test_execute_and_stamp_then_detect_stale_errors_and_quick_outputs(tmp_path, 
     path = tmp_path / "tiny.ipynb"
     nbformat.write(_tiny_notebook("print(40 + 2)"), path)
     stamp = notebook.execute_and_stamp(path, quick_first=False)
+    assert set(stamp) == set(notebook.make_stamp(nbformat.read(path, as_version=4), 1.0, None))
     assert stamp["mode"] == "full" and stamp["wall_time_s"] > 0 and stamp["versions"]["torch"]
     assert notebook.problems(path) == []
     nb = nbformat.read(path, as_version=4)
@@ -54,6 +55,7 @@ def test_execute_and_stamp_then_detect_stale_errors_and_quick_outputs(tmp_path, 
     nb.cells[2].outputs = [new_output("error", ename="ValueError", evalue="boom", traceback=[])]
     nbformat.write(nb, path)
     assert notebook.problems(path) == ["error output in cell 2: ValueError: boom"]
+    assert notebook.error_outputs(nb) == ["cell 2: ValueError: boom"]
 
     nb.cells[2].outputs = [new_output("stream", name="stdout", text="mode        : quick (COURSE_QUICK='1')")]
     nb.metadata[notebook.STAMP_KEY]["mode"] = "quick"

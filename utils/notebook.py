@@ -149,6 +149,7 @@ def execute_and_stamp(path: Path, quick_first: bool = True) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: ``execute`` notebooks and stamp them, or ``check`` them; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m utils.notebook", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("execute", help="execute notebooks in full mode and stamp them")

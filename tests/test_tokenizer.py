@@ -377,3 +377,24 @@ def test_wordpiece_errors(minilm):
         WordPieceTokenizer(ours.vocab, unk_token="<unk>")
     with pytest.raises(TypeError, match="tokenize expects a str"):
         ours.encode(None)
+
+
+# ---------------------------------------------------------------------------------------- chapter-4 plots
+
+
+def test_plot_helpers_chapter4():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from utils.plotting import new_figure, plot_compression_curve, plot_rank_frequency
+
+    fig, (ax1, ax2) = new_figure(ncols=2)
+    line = plot_rank_frequency(ax1, Counter("the cat and the hat and the bat".split()))
+    assert list(line.get_ydata()) == [3, 2, 1, 1, 1] and ax1.get_xscale() == "log"
+    lines = plot_compression_curve(ax2, [256, 512, 1024], {"a": [1.0, 2.0, 3.0], "b": [1.0, 1.5, 2.0]})
+    assert len(lines) == 2 and list(lines[1].get_ydata()) == [1.0, 1.5, 2.0]
+    with pytest.raises(ValueError, match=r"must have 3 values .* got shape \(2,\)"):
+        plot_compression_curve(ax2, [256, 512, 1024], {"a": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="non-empty"):
+        plot_rank_frequency(ax1, {})
+    matplotlib.pyplot.close(fig)

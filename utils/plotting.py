@@ -196,3 +196,79 @@ def plot_mean_band(ax, runs, label: str = "", color=None, x=None):
     (line,) = ax.plot(x, mean, color=color, label=label)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chapter 4, Tokenization: word frequencies and compression against vocabulary size.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def plot_rank_frequency(ax, counts, label: str | None = None, color=None):
+    """Zipf plot: the frequency of each word (``counts``: a mapping word -> count, or a 1-D sequence of counts)
+    against its rank, both axes logarithmic. Returns the ``Line2D``."""
+    values = np.asarray(list(counts.values()) if hasattr(counts, "values") else counts, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"counts must be a non-empty mapping or 1-D sequence of counts, got shape {values.shape}")
+    values = np.sort(values)[::-1]
+    (line,) = ax.plot(np.arange(1, values.size + 1), values, label=label, color=color)
+    log_axis(ax, "both")
+    ax.set_xlabel("rank of the word")
+    ax.set_ylabel("occurrences")
+    return line
+
+
+def plot_compression_curve(ax, vocab_sizes, bytes_per_token: dict, marker: str = "o"):
+    """Bytes per token (y) against vocabulary size (x, log scale), one line per corpus.
+
+    ``vocab_sizes``: 1-D sequence of length n; ``bytes_per_token``: dict corpus name -> sequence of n values.
+    Returns the list of ``Line2D``.
+    """
+    sizes = np.asarray(vocab_sizes, dtype=float)
+    lines = []
+    for name, values in bytes_per_token.items():
+        values = np.asarray(values, dtype=float)
+        if values.shape != sizes.shape:
+            raise ValueError(f"bytes_per_token[{name!r}] must have {sizes.size} values (one per vocab size), "
+                             f"got shape {values.shape}")
+        lines.extend(ax.plot(sizes, values, marker=marker, markersize=3, label=name))
+    log_axis(ax, "x", base=2)
+    ax.set_xlabel("vocabulary size (tokens)")
+    ax.set_ylabel("bytes per token")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chapter 5, A transformer of our own: where the parameters are, and the residual stream through depth.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def plot_parameter_breakdown(ax, breakdowns: dict, unit: float = 1e6):
+    """Horizontal stacked bars: one bar per model (``{model: {part: count}}``), in millions by default.
+
+    Parts with zero parameters in every model are left out; each bar is labelled with its total.
+    """
+    models = list(breakdowns)
+    parts = [p for p in dict.fromkeys(k for b in breakdowns.values() for k in b) if any(b.get(p, 0) for b in breakdowns.values())]
+    left = [0.0] * len(models)
+    for i, part in enumerate(parts):
+        widths = [breakdowns[m].get(part, 0) / unit for m in models]
+        ax.barh(models, widths, left=left, label=part, color=BOOK_COLORS[i % len(BOOK_COLORS)])
+        left = [a + b for a, b in zip(left, widths)]
+    for y, total in enumerate(left):
+        ax.text(total, y, f" {total:,.1f}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("parameters (millions)" if unit == 1e6 else f"parameters (× {unit:g})")
+    ax.legend(loc="lower right", ncols=min(len(parts), 3))
+    return ax
+
+
+def plot_depth_profile(ax, profiles: dict, ylabel: str, log: bool = True):
+    """One line per setting (``{label: values by layer}``) against the layer index, e.g. residual norms."""
+    for i, (label, values) in enumerate(profiles.items()):
+        ax.plot(range(1, len(values) + 1), list(values), marker="o", markersize=3, label=label,
+                color=BOOK_COLORS[i % len(BOOK_COLORS)])  # fmt: skip
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel="layer", ylabel=ylabel)
+    ax.legend()
+    return ax

@@ -1,0 +1,226 @@
+"""Tests of the website's Sphinx extension (book/_ext/course_ext.py): the stamp banner and MathJax choice."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+EXT_PATH = Path(__file__).resolve().parent.parent / "book" / "_ext" / "course_ext.py"
+
+
+def _load(name: str, path: Path):
+    """Import a file that is not in a package (the Sphinx extension, a script) as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+course_ext = _load("course_ext", EXT_PATH)
+
+FULL_STAMP = {
+    "mode": "full",
+    "device": "cuda",
+    "device_name": "NVIDIA H100 80GB HBM3",
+    "wall_time_s": 252.4,
+    "quick_wall_time_s": 41.7,
+    "code_hash": "sha256:" + "0" * 64,
+    "executed_at": "2025-11-27T13:45:10+00:00",
+    "versions": {"python": "3.12.3", "torch": "2.13.0+cu128", "transformers": "5.24.0"},
+}
+
+
+def _notebook(stamp=None, first_source="# 3. The math of attention\n\nWhat you will learn: attention.") -> str:
+    metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    if stamp is not None:
+        metadata["course_stamp"] = stamp
+    cells = [
+        {"cell_type": "markdown", "id": "title", "metadata": {}, "source": first_source},
+        {"cell_type": "code", "id": "setup", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "import utils"},
+    ]
+    return json.dumps({"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5})
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(0.84, "0.8 s"), (9.96, "10.0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"), (252.4, "4 min 12 s"),
+     (3599.4, "59 min 59 s"), (3600, "1 h 00 min"), (3 * 3600 + 7 * 60 + 30, "3 h 07 min")],
+)
+def test_format_duration(seconds, expected):
+    assert course_ext.format_duration(seconds) == expected
+
+
+def test_format_duration_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-negative duration, got -1"):
+        course_ext.format_duration(-1)
+    with pytest.raises(TypeError, match="int or float.*got str"):
+        course_ext.format_duration("12")
+
+
+@pytest.mark.parametrize(
+    ("stamp_time", "expected"),
+    [("2025-11-27T13:45:10+00:00", "2025-11-27"), ("2025-11-27T23:30:00Z", "2025-11-27"),
+     ("2025-11-28T01:30:00+08:00", "2025-11-27"), ("2025-11-27T13:45:10", "2025-11-27")],
+)
+def test_format_date_is_utc(stamp_time, expected):
+    assert course_ext.format_date(stamp_time) == expected
+
+
+def test_format_date_rejects_non_iso():
+    with pytest.raises(ValueError, match="ISO-8601 time for executed_at, got '27/11/2025'"):
+        course_ext.format_date("27/11/2025")
+
+
+def test_full_stamp_gives_note_with_every_fact():
+    text = course_ext.stamp_markdown(FULL_STAMP)
+    assert text.splitlines()[:2] == ["```{note}", ":class: course-stamp"]
+    assert text.endswith("\n```")
+    assert (
+        "Outputs on this page come from a full-mode run on **NVIDIA H100 80GB HBM3** (cuda) in 4 min 12 s, "
+        "2025-11-27 (UTC), torch 2.13.0+cu128, transformers 5.24.0. "
+        "Quick mode (`COURSE_QUICK=1`): 42 s on the same machine." in text
+    )
+
+
+def test_quick_time_missing_and_quick_device_named():
+    no_quick = course_ext.stamp_markdown({**FULL_STAMP, "quick_wall_time_s": None})
+    assert "Quick mode (`COURSE_QUICK=1`): not measured." in no_quick
+    elsewhere = course_ext.stamp_markdown({**FULL_STAMP, "quick_device_name": "a 2-core CPU"})
+    assert "Quick mode (`COURSE_QUICK=1`): 42 s on a 2-core CPU." in elsewhere
+
+
+def test_cpu_stamp_without_device_name_or_versions():
+    stamp = {key: FULL_STAMP[key] for key in course_ext.REQUIRED_KEYS} | {"device": "cpu"}
+    text = course_ext.stamp_markdown(stamp)
+    assert "full-mode run on **cpu** (cpu) in 4 min 12 s, 2025-11-27 (UTC). Quick mode" in text
+
+
+def test_device_name_is_escaped():
+    text = course_ext.stamp_markdown({**FULL_STAMP, "device_name": "GPU *fast* [beta]_x"})
+    assert r"**GPU \*fast\* \[beta\]\_x**" in text
+
+
+def test_missing_stamp_gives_warning():
+    text = course_ext.stamp_markdown(None)
+    assert text.splitlines()[:2] == ["```{warning}", ":class: course-stamp-missing"]
+    assert "not yet been executed in full mode" in text
+
+
+def test_quick_mode_stamp_gives_warning():
+    text = course_ext.stamp_markdown({**FULL_STAMP, "mode": "quick"})
+    assert text.startswith("```{warning}")
+    assert "quick-mode run on NVIDIA H100 80GB HBM3 (cuda)" in text
+    assert "not yet been executed in full mode" in text
+
+
+def test_bad_stamps_raise():
+    with pytest.raises(ValueError, match=r"lacks wall_time_s, executed_at; it has \['device', 'mode'\]"):
+        course_ext.stamp_markdown({"mode": "full", "device": "cpu"})
+    with pytest.raises(TypeError, match="dict, got list"):
+        course_ext.stamp_markdown(["full"])
+
+
+def test_add_banner_goes_right_under_the_title():
+    notebook = json.loads(course_ext.add_banner(_notebook(FULL_STAMP)))
+    source = notebook["cells"][0]["source"]
+    title, rest = source.split("\n", 1)
+    assert title == "# 3. The math of attention"
+    assert rest.startswith("\n```{note}\n:class: course-stamp\n")
+    assert rest.rstrip().endswith("What you will learn: attention.")
+    assert len(notebook["cells"]) == 2  # no cell added, the code cell is untouched
+    assert notebook["cells"][1]["source"] == "import utils"
+
+
+def test_add_banner_handles_list_sources_and_unstamped_notebooks():
+    raw = json.loads(_notebook(None))
+    raw["cells"][0]["source"] = ["# 1. History\n", "\n", "Text.\n"]
+    source = json.loads(course_ext.add_banner(json.dumps(raw)))["cells"][0]["source"]
+    assert source.startswith("# 1. History\n\n```{warning}\n:class: course-stamp-missing\n")
+    assert source.endswith("```\n\nText.\n")
+
+
+def test_add_banner_without_a_title_adds_a_first_cell():
+    notebook = json.loads(course_ext.add_banner(_notebook(FULL_STAMP, first_source="Some text, no title.")))
+    assert len(notebook["cells"]) == 3
+    assert notebook["cells"][0]["id"] == "course-stamp-banner"
+    assert notebook["cells"][0]["source"].startswith("```{note}")
+    assert notebook["cells"][1]["source"] == "Some text, no title."
+
+
+def _config(static_paths):
+    return SimpleNamespace(html_static_path=list(static_paths), mathjax_path="mathjax/tex-chtml.js")
+
+
+def test_mathjax_is_local_when_fetched(tmp_path):
+    (tmp_path / "book" / "_static" / "mathjax").mkdir(parents=True)
+    (tmp_path / "book" / "_static" / "mathjax" / "tex-chtml.js").write_text("// MathJax")
+    config = _config([])
+    course_ext._choose_mathjax(SimpleNamespace(confdir=str(tmp_path)), config)
+    assert config.mathjax_path == "mathjax/tex-chtml.js"
+    assert config.html_static_path == ["book/_static"]
+
+
+def test_mathjax_falls_back_to_cdn_when_missing(tmp_path):
+    config = _config(["book/_static"])
+    course_ext._choose_mathjax(SimpleNamespace(confdir=str(tmp_path)), config)
+    assert config.mathjax_path == course_ext.CDN_MATHJAX
+    assert config.mathjax_path.startswith("https://cdn.jsdelivr.net/npm/mathjax@3.2.2/")
+    assert config.html_static_path == []  # an absent folder would be a Sphinx warning
+
+
+# ---------------------------------------------------------------------------------------------
+# scripts/check_site.py: the parts that need no browser
+# ---------------------------------------------------------------------------------------------
+check_site = _load("check_site", EXT_PATH.parent.parent.parent / "scripts" / "check_site.py")
+BASE = "http://127.0.0.1:8000/"
+
+
+@pytest.fixture()
+def site(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.html").write_text('<h1 id="intro">Intro</h1><a name="old-anchor"></a>')
+    (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
+    return tmp_path
+
+
+def test_check_link_accepts_existing_files_and_anchors(site):
+    assert check_site.check_link(site, BASE, BASE + "book/intro.html") is None
+    assert check_site.check_link(site, BASE, BASE + "book/intro.html#intro") is None
+    assert check_site.check_link(site, BASE, BASE + "book/intro.html#old-anchor") is None
+    assert check_site.check_link(site, BASE, BASE) is None  # a folder means its index.html
+    assert check_site.check_link(site, BASE, "https://colab.research.google.com/x") is None  # external: not checked
+
+
+def test_check_link_reports_missing_files_and_anchors(site):
+    assert check_site.check_link(site, BASE, BASE + "book/nope.html") == (
+        "broken link: book/nope.html (no file book/nope.html)")
+    assert check_site.check_link(site, BASE, BASE + "book/intro.html#gone") == (
+        "broken link: book/intro.html#gone (no #gone in book/intro.html)")
+
+
+def test_redirect_pages_are_recognised(site):
+    found = check_site.REFRESH.search((site / "index.html").read_text())
+    assert found is not None and found.group(1) == "book/intro.html"
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [("http://127.0.0.1:9/x.js", True), ("data:image/png;base64,AAAA", True), ("about:blank", True),
+     ("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js", False), ("http://localhost:9/", False),
+     ("http://10.0.0.1/", False)],
+)
+def test_only_127_0_0_1_counts_as_local(url, local):
+    assert check_site.is_local(url) is local
+
+
+def test_list_pages_skips_asset_folders(site):
+    (site / "_static").mkdir()
+    (site / "_static" / "webpack-macros.html").write_text("<p>template</p>")
+    assert check_site.list_pages(site) == ["book/intro.html", "index.html"]

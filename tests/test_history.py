@@ -126,3 +126,29 @@ def test_add_compute_estimates_rejects_wrong_table():
 
     with pytest.raises(ValueError, match="missing"):
         add_compute_estimates(pd.DataFrame({"parameters": [1.0]}))
+
+
+def test_chapter1_plot_helpers_draw_what_they_are_given():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils import plotting
+
+    years = np.array([2017.5, 2019.0, 2020.4, 2024.5])
+    values = np.array([2.3e19, 2.6e20, 3.1e23, 3.8e25])
+    fig, ax = plotting.new_figure("half")
+    points = plotting.plot_timeline(ax, years, values, ["a", "", "c", "d"], filled=False)
+    np.testing.assert_allclose(points.get_offsets(), np.column_stack([years, values]))
+    assert ax.get_yscale() == "log" and len(ax.texts) == 3  # empty labels are skipped
+    line = plotting.plot_doubling_fit(ax, fit_doubling_time(years, values))
+    assert "doubling every" in line.get_label() and "95% CI" in line.get_label()
+    np.testing.assert_allclose(line.get_xdata()[[0, -1]], [years.min(), years.max()])
+    plotting.shade_eras(ax, [2017, 2020, 2025], ["early", "late"])
+    assert [t.get_text() for t in ax.texts[-2:]] == ["early", "late"]
+    with pytest.raises(ValueError, match="one more entry than names"):
+        plotting.shade_eras(ax, [2017, 2020], ["early", "late"])
+    with pytest.raises(ValueError, match="one entry per point"):
+        plotting.plot_timeline(ax, years, values, ["a"])
+    plt.close(fig)

@@ -5,6 +5,7 @@ torch's defaults.
 """
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -338,3 +339,82 @@ def test_sinusoidal_positions_formula_and_golden_values():
     assert abs(pe[1, 0].item() - math.sin(1.0)) <= TOL
     with pytest.raises(ValueError, match="even.*d_model=5"):
         sinusoidal_positions(4, 5)
+
+
+# ---------------------------------------------------------------- the notebook's teaching copies
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_attention.ipynb"
+
+
+def notebook_functions(*names):
+    """Extract the named top-level functions from the chapter's code cells and define them (nothing else runs)."""
+    import ast
+    import json
+
+    namespace = {"math": math, "torch": torch, "F": F, "nn": nn}
+    found = set()
+    for cell in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse("".join(cell["source"]))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name in names and "NotImplementedError" not in ast.unparse(node):
+                exec(compile(ast.Module(body=[node], type_ignores=[]), str(NOTEBOOK), "exec"), namespace)
+                found.add(node.name)
+    assert found == set(names), f"notebook lacks {set(names) - found}"
+    return namespace
+
+
+def test_notebook_teaching_copies_equal_utils_and_torch():
+    nb = notebook_functions("softmax", "attention", "multi_head_self_attention")
+    scores = torch.randn(3, 4, 9) * 5
+    assert max_abs(nb["softmax"](scores), torch.softmax(scores, dim=-1)) <= TOL
+    q, k, v = torch.randn(2, 3, 5, 16), torch.randn(2, 3, 7, 16), torch.randn(2, 3, 7, 8)
+    out = nb["attention"](q, k, v)
+    assert max_abs(out, scaled_dot_product_attention(q, k, v)) <= TOL
+    assert max_abs(out, F.scaled_dot_product_attention(q, k, v)) <= TOL
+    mhsa = MultiHeadSelfAttention(48, 6, bias=False).eval()
+    x = torch.randn(2, 7, 48)
+    with torch.no_grad():
+        loop = nb["multi_head_self_attention"](
+            x, mhsa.q_proj.weight, mhsa.k_proj.weight, mhsa.v_proj.weight, mhsa.out_proj.weight, 6
+        )
+        assert max_abs(loop, mhsa(x)) <= TOL
+
+
+def test_notebook_solutions_pass_the_checkers(capsys):
+    from utils.exercises import attention as ex
+
+    nb = notebook_functions("masked_softmax", "split_heads", "rope_rotate", "score_matrix_bytes")
+    ex.check_masked_softmax(nb["masked_softmax"])
+    ex.check_split_heads(nb["split_heads"])
+    ex.check_rope_rotate(nb["rope_rotate"])
+    ex.check_score_matrix_bytes(nb["score_matrix_bytes"])
+    assert capsys.readouterr().out.count("✓") >= 4
+
+
+# ---------------------------------------------------------------- chapter 3 plot helpers
+
+
+def test_chapter3_plot_helpers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils.plotting import plot_attention_heatmap, plot_bool_mask
+
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    probs = torch.softmax(torch.randn(3, 4), dim=-1)
+    image = plot_attention_heatmap(ax1, probs, ["a", "b", "c"], ["w", "x", "y", "z"], title="t")
+    assert image.get_array().shape == (3, 4)
+    assert [t.get_text() for t in ax1.get_xticklabels()] == ["w", "x", "y", "z"]
+    image = plot_bool_mask(ax2, causal_mask(4))
+    assert image.get_array().shape == (4, 4)
+    with pytest.raises(ValueError, match=r"expected 3 labels.*got 2"):
+        plot_attention_heatmap(ax1, probs, ["a", "b"])
+    with pytest.raises(ValueError, match=r"2-D \(T_q, T_k\), got shape \(2, 3, 4\)"):
+        plot_attention_heatmap(ax1, torch.rand(2, 3, 4))
+    with pytest.raises(ValueError, match="boolean.*float32"):
+        plot_bool_mask(ax2, torch.rand(4, 4))
+    plt.close(fig)

@@ -99,7 +99,9 @@ def test_quick_time_missing_and_quick_device_named():
 def test_cpu_stamp_without_device_name_or_versions():
     stamp = {key: FULL_STAMP[key] for key in course_ext.REQUIRED_KEYS} | {"device": "cpu"}
     text = course_ext.stamp_markdown(stamp)
-    assert "full-mode run on **cpu** (cpu) in 4 min 12 s, 2025-11-27 (UTC). Quick mode" in text
+    assert "full-mode run on **cpu** in 4 min 12 s, 2025-11-27 (UTC). Quick mode" in text
+    named = course_ext.stamp_markdown({**stamp, "device_name": "cpu (x86_64, 2 cores)"})
+    assert r"full-mode run on **cpu (x86\_64, 2 cores)** in 4 min 12 s" in named  # "_" escaped for Markdown
 
 
 def test_device_name_is_escaped():
@@ -108,9 +110,10 @@ def test_device_name_is_escaped():
 
 
 def test_missing_stamp_gives_warning():
-    text = course_ext.stamp_markdown(None)
+    text = course_ext.stamp_markdown(None, "notebooks/03_attention.ipynb")
     assert text.splitlines()[:2] == ["```{warning}", ":class: course-stamp-missing"]
     assert "not yet been executed in full mode" in text
+    assert "`make execute NB=notebooks/03_attention.ipynb` produces and stamps them." in text
 
 
 def test_quick_mode_stamp_gives_warning():

@@ -70,7 +70,7 @@ def _admonition(kind: str, css_class: str, body: str) -> str:
     return f"```{{{kind}}}\n:class: {css_class}\n{body}\n```"
 
 
-def stamp_markdown(stamp: dict[str, Any] | None) -> str:
+def stamp_markdown(stamp: dict[str, Any] | None, notebook: str = "<this notebook>") -> str:
     """Turn a notebook's `course_stamp` metadata into the MyST Markdown of its banner.
 
     A full-mode stamp gives a `note` admonition (class `course-stamp`):
@@ -79,14 +79,15 @@ def stamp_markdown(stamp: dict[str, Any] | None) -> str:
     No stamp, or a stamp whose mode is not "full", gives a `warning` admonition (class
     `course-stamp-missing`) saying the notebook has not yet been executed in full mode.
     Raises ValueError when the stamp lacks a required key (mode, device, wall_time_s,
-    executed_at) or holds an unreadable value, TypeError when it is not a dict.
+    executed_at) or holds an unreadable value, TypeError when it is not a dict. `notebook` is the
+    path named in the warning's `make execute NB=...` command.
     """
     if stamp is None:
         return _admonition(
             "warning",
             "course-stamp-missing",
             "This notebook has not yet been executed in full mode: any outputs below are not the "
-            "course's reference results. `make execute NB=<this notebook>` produces and stamps them.",
+            f"course's reference results. `make execute NB={notebook}` produces and stamps them.",
         )
     if not isinstance(stamp, dict):
         raise TypeError(f"expected the course stamp to be a dict, got {type(stamp).__name__}")
@@ -96,6 +97,8 @@ def stamp_markdown(stamp: dict[str, Any] | None) -> str:
 
     device = escape_markdown(stamp["device"])
     device_name = escape_markdown(stamp.get("device_name") or stamp["device"])
+    # "NVIDIA H100 80GB HBM3 (cuda)", but "cpu (x86_64, 2 cores)" rather than "cpu (x86_64, 2 cores) (cpu)"
+    suffix = "" if device_name.lower().startswith(device.lower()) else f" ({device})"
     wall = format_duration(stamp["wall_time_s"])
     date = format_date(stamp["executed_at"])
     versions = stamp.get("versions") or {}
@@ -106,8 +109,8 @@ def stamp_markdown(stamp: dict[str, Any] | None) -> str:
         return _admonition(
             "warning",
             "course-stamp-missing",
-            f"Outputs on this page come from a {escape_markdown(stamp['mode'])}-mode run on {device_name} "
-            f"({device}), {date} (UTC): this notebook has not yet been executed in full mode.",
+            f"Outputs on this page come from a {escape_markdown(stamp['mode'])}-mode run on {device_name}{suffix}, "
+            f"{date} (UTC): this notebook has not yet been executed in full mode.",
         )
     quick = stamp.get("quick_wall_time_s")
     if quick is None:
@@ -117,7 +120,7 @@ def stamp_markdown(stamp: dict[str, Any] | None) -> str:
         where_text = f"on {escape_markdown(where)}" if where else "on the same machine"
         quick_text = f"{format_duration(quick)} {where_text}."
     body = (
-        f"Outputs on this page come from a full-mode run on **{device_name}** ({device}) in {wall}, "
+        f"Outputs on this page come from a full-mode run on **{device_name}**{suffix} in {wall}, "
         f"{date} (UTC){libraries}. Quick mode (`COURSE_QUICK=1`): {quick_text}"
     )
     return _admonition("note", "course-stamp", body)
@@ -127,16 +130,16 @@ def _as_text(source: str | list[str]) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def add_banner(notebook_json: str) -> str:
+def add_banner(notebook_json: str, notebook: str = "<this notebook>") -> str:
     """Return the notebook JSON with the stamp banner placed right under the title.
 
     The banner goes into the first Markdown cell, just after its first `# ` heading line, so it
     sits under the page title and above the cell's "What you will learn". A notebook whose first
     Markdown cell has no level-1 heading gets the banner as a new first cell.
     """
-    notebook = json.loads(notebook_json)
-    banner = stamp_markdown(notebook.get("metadata", {}).get(STAMP_KEY))
-    cells = notebook.setdefault("cells", [])
+    content = json.loads(notebook_json)
+    banner = stamp_markdown(content.get("metadata", {}).get(STAMP_KEY), notebook)
+    cells = content.setdefault("cells", [])
     for cell in cells:
         if cell.get("cell_type") != "markdown":
             continue
@@ -146,13 +149,13 @@ def add_banner(notebook_json: str) -> str:
                 head = "".join(lines[: index + 1]).rstrip("\n")
                 tail = "".join(lines[index + 1 :]).lstrip("\n")
                 cell["source"] = f"{head}\n\n{banner}\n\n{tail}".rstrip("\n") + "\n"
-                return json.dumps(notebook, ensure_ascii=False)
+                return json.dumps(content, ensure_ascii=False)
         break
     new_cell: dict[str, Any] = {"cell_type": "markdown", "metadata": {}, "source": banner}
-    if notebook.get("nbformat", 4) >= 4 and notebook.get("nbformat_minor", 0) >= 5:
+    if content.get("nbformat", 4) >= 4 and content.get("nbformat_minor", 0) >= 5:
         new_cell["id"] = "course-stamp-banner"
     cells.insert(0, new_cell)
-    return json.dumps(notebook, ensure_ascii=False)
+    return json.dumps(content, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,10 +188,11 @@ def _insert_stamp_banner(app, docname: str, source: list[str]) -> None:
     """source-read: add the stamp banner to notebook pages."""
     from sphinx.util import logging
 
-    if not str(app.env.doc2path(docname)).endswith(".ipynb"):
+    path = Path(app.env.doc2path(docname))
+    if path.suffix != ".ipynb":
         return
     try:
-        source[0] = add_banner(source[0])
+        source[0] = add_banner(source[0], path.relative_to(app.srcdir).as_posix())
     except (ValueError, TypeError) as error:
         logging.getLogger(__name__).warning(
             f"cannot read the course stamp: {error}", location=docname, type="course", subtype="stamp"

@@ -22,10 +22,10 @@ data: setup  ## fetch every dataset and model of the registry into the cache (sk
 	$(BIN)/python -m utils.data
 
 mathjax:  ## MathJax 3 from the npm registry, served locally by the website
-	bash scripts/fetch_mathjax.sh
+	$(BIN)/python scripts/fetch_mathjax.py
 
 book: setup data mathjax  ## build the website into _build/html with the committed outputs
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "Website built: open _build/html/index.html (or: $(BIN)/python -m http.server -d _build/html 8000 -b 127.0.0.1)"
 
 test:  ## the set-up, then everything CI runs, each stage timed

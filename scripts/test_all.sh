@@ -22,9 +22,9 @@ summary() {
   printf '  %-14s %5s\n' total "$(( $(date +%s) - total_start ))"
 }
 
-stage set-up       bash -c "make --no-print-directory setup && python -m utils.data && bash scripts/fetch_mathjax.sh"
+stage set-up       bash -c "make --no-print-directory setup && python -m utils.data && python scripts/fetch_mathjax.py"
 stage unit-tests   python -m pytest -q tests/
 stage notebooks    env COURSE_QUICK=1 python -m pytest -q --nbval-lax --nbval-current-env notebooks/
-stage book-build   jupyter-book build . -W -n --keep-going
+stage book-build   jupyter-book build . --all -W -n --keep-going
 stage site-check   python scripts/check_site.py _build/html
 summary

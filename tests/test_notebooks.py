@@ -46,6 +46,7 @@ def test_execute_and_stamp_then_detect_stale_errors_and_quick_outputs(tmp_path, 
     assert notebook.problems(path) == []
     nb = nbformat.read(path, as_version=4)
     assert "42" in nb.cells[2].outputs[0]["text"] and "papermill" not in nb.cells[2].metadata
+    assert "tags" not in nb.cells[0].metadata  # papermill's empty tag lists are removed
 
     nb.cells[2].source = "print(41 + 2)"
     nbformat.write(nb, path)

@@ -431,23 +431,31 @@ class Tokenizer:
                     ids.extend(self._bpe(word))
         return ids
 
-    def _safe_cut(self, buffer: str) -> int:
-        """Largest prefix length of ``buffer`` whose tokens cannot change when more text is appended."""
+    def _stable_prefix(self, buffer: str) -> tuple[list[int], int]:
+        """Ids of the pieces of ``buffer`` that more text cannot change, and where they end.
+
+        The pieces are taken from the matches in the whole buffer: re-encoding ``buffer[:cut]`` on its own would
+        not do, since a pattern such as ``\\s+(?!\\S)`` matches differently at the end of a string.
+        """
         longest_special = max((len(s) for s in self.special_tokens), default=0)
         limit = len(buffer) - _STREAM_LOOKBACK - longest_special
+        ids: list[int] = []
         cut = 0
         for piece, is_special, start, end in self._pieces(buffer):
             if start >= limit:
                 break
             if is_special:
-                if end <= limit:
-                    cut = end
+                if end > limit:
+                    break
+                ids.append(self._special_ids[piece])
+                cut = end
                 continue
             for m in self._pretokenizer.finditer(piece):
                 if start + m.end() > limit:
-                    break
+                    return ids, cut
+                ids.extend(self._bpe(m.group()))
                 cut = start + m.end()
-        return cut
+        return ids, cut
 
     def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
         """Encode a stream of strings (e.g. the lines of an open file) lazily, yielding ids one by one.
@@ -460,9 +468,9 @@ class Tokenizer:
             if not isinstance(chunk, str):
                 raise TypeError(f"encode_iterable expects str chunks, got {type(chunk).__name__}")
             buffer += chunk
-            cut = self._safe_cut(buffer)
+            ids, cut = self._stable_prefix(buffer)
             if cut:
-                yield from self.encode(buffer[:cut])
+                yield from ids
                 buffer = buffer[cut:]
         if buffer:
             yield from self.encode(buffer)

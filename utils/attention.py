@@ -431,6 +431,7 @@ class MultiHeadSelfAttention(nn.Module):
         mask = self._combined_mask(mask, B, T, past_len, q.device)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         if mask is not None:
-            # Some kernels return NaN for a query with no key; our convention is zeros.
+            # Kernels disagree on a query with no key (math: zeros; cuDNN on an H100, torch 2.11: arbitrary
+            # values; older versions: NaN). Our convention is zeros, whatever the kernel.
             out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)  # (B, n_heads, T, d_head)
         return out

@@ -17,6 +17,7 @@ from torch import nn
 from utils.attention import KVCache
 from utils.transformer import (
     CrossAttention,
+    DecoderBlock,
     EncoderDecoder,
     FeedForward,
     LayerNorm,
@@ -33,6 +34,8 @@ from utils.transformer import (
     generate,
     hf_config,
     lm_from_hf,
+    make_mlp,
+    make_norm,
     parameter_breakdown,
     parameter_count,
     preset,
@@ -403,3 +406,55 @@ def test_kv_cache_count_checked():
     model = Transformer(preset("tiny-gpt2"))
     with pytest.raises(ValueError, match=r"one KVCache per block \(2\), got 1"):
         model(torch.zeros(1, 3, dtype=torch.long), caches=[KVCache()])
+
+
+def test_uninitialised_model_keeps_buffers_and_tie():
+    from utils.transformer import _uninitialised
+
+    for name, changes in [("tiny-gpt2", {"positions": "sinusoidal"}), ("tiny-llama", {})]:
+        config = preset(name, **changes)
+        fresh, empty = TransformerLM(config), _uninitialised(TransformerLM, config)
+        fresh_buffers, empty_buffers = dict(fresh.named_buffers()), dict(empty.named_buffers())
+        assert fresh_buffers.keys() == empty_buffers.keys() and fresh_buffers  # pos_table or inv_freq
+        assert all(torch.equal(fresh_buffers[k], empty_buffers[k]) for k in fresh_buffers)
+        assert empty.lm_head.weight is empty.transformer.token_emb.weight
+        assert not any(p.is_meta for p in empty.parameters())
+
+
+def test_make_norm_and_make_mlp_follow_the_switches():
+    assert isinstance(make_norm(preset("tiny-gpt2")), LayerNorm)
+    assert isinstance(make_norm(preset("tiny-llama")), RMSNorm)
+    assert make_norm(preset("tiny-gpt2", bias=False)).bias is None
+    assert isinstance(make_mlp(preset("tiny-llama")), SwiGLU)
+    gelu = make_mlp(preset("tiny-bert"))
+    assert isinstance(gelu, FeedForward) and gelu.approximate == "none"
+    assert make_mlp(preset("tiny-gpt2")).approximate == "tanh"
+
+
+def test_decoder_block_wiring():
+    block = randomize(DecoderBlock(preset("tiny-gpt2")), std=0.1)
+    x, memory = torch.randn(2, 5, 32), torch.randn(2, 7, 32)
+    with torch.no_grad():
+        h = x + block.self_attn(block.norm1(x))
+        h = h + block.cross_attn(block.norm2(h), memory)
+        expected = h + block.mlp(block.norm3(h))
+        assert max_abs(block(x, memory), expected) <= TOL
+        assert block.self_attn.causal
+
+
+def test_chapter5_plot_helpers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils.plotting import plot_depth_profile, plot_parameter_breakdown
+
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    breakdowns = {name: parameter_breakdown(preset(name)) for name in ["gpt2", "bert-base"]}
+    plot_parameter_breakdown(ax1, breakdowns)
+    assert len(ax1.patches) == 2 * 5  # two models x the five non-empty parts (lm_head is empty in both)
+    assert ax1.get_legend() is not None
+    plot_depth_profile(ax2, {"pre": [1.0, 2.0, 3.0], "post": [1.0, 1.0, 1.0]}, "RMS")
+    assert len(ax2.lines) == 2 and ax2.get_yscale() == "log"
+    plt.close(fig)

@@ -248,7 +248,8 @@ def plot_parameter_breakdown(ax, breakdowns: dict, unit: float = 1e6):
     Parts with zero parameters in every model are left out; each bar is labelled with its total.
     """
     models = list(breakdowns)
-    parts = [p for p in dict.fromkeys(k for b in breakdowns.values() for k in b) if any(b.get(p, 0) for b in breakdowns.values())]
+    every_part = dict.fromkeys(k for b in breakdowns.values() for k in b)  # in order of first appearance
+    parts = [p for p in every_part if any(b.get(p, 0) for b in breakdowns.values())]
     left = [0.0] * len(models)
     for i, part in enumerate(parts):
         widths = [breakdowns[m].get(part, 0) / unit for m in models]

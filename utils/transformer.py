@@ -834,6 +834,25 @@ def hf_config(config: TransformerConfig, family: str):
     raise ValueError(f"family must be one of {sorted(CONVERTERS)}, got {family!r}")
 
 
+def _uninitialised(cls: type[nn.Module], config: TransformerConfig) -> nn.Module:
+    """``cls(config)`` on the CPU without the random initialisation (its weights are about to be overwritten).
+
+    Built on the meta device, then given empty memory; the buffers that are not weights (RoPE frequencies,
+    sinusoidal table) are recomputed and the tied head is tied again.
+    """
+    with torch.device("meta"):
+        model = cls(config)
+    model = model.to_empty(device="cpu")
+    for module in model.modules():
+        if isinstance(module, RotaryEmbedding):
+            module.inv_freq.copy_(RotaryEmbedding(module.d_head, module.max_seq_len, base=module.base).inv_freq)
+        if isinstance(module, Transformer) and config.positions == "sinusoidal":
+            module.pos_table.copy_(sinusoidal_positions(config.max_seq_len, config.d_model))
+    if isinstance(model, TransformerLM) and config.tie_embeddings:
+        model.lm_head.weight = model.transformer.token_emb.weight
+    return model
+
+
 def _family(hf_model) -> str:
     kind = hf_model.config.model_type
     if kind not in CONVERTERS:
@@ -850,7 +869,7 @@ def transformer_from_hf(hf_model) -> Transformer:
     base = hf_model.base_model
     if family == "bert" and getattr(base, "pooler", None) is None:
         config = dataclasses.replace(config, pooler=False)
-    model = Transformer(config)
+    model = _uninitialised(Transformer, config)
     model.load_state_dict(CONVERTERS[family](base.state_dict(), config, to="ours"))
     dtype = next(hf_model.parameters()).dtype
     return model.to(dtype).eval()
@@ -865,7 +884,7 @@ def lm_from_hf(hf_lm) -> TransformerLM:
     head = hf_lm.get_output_embeddings().weight
     tied = head.data_ptr() == hf_lm.get_input_embeddings().weight.data_ptr()
     config = dataclasses.replace(config, tie_embeddings=tied)
-    model = TransformerLM(config)
+    model = _uninitialised(TransformerLM, config)
     model.transformer.load_state_dict(CONVERTERS[family](hf_lm.base_model.state_dict(), config, to="ours"))
     if not tied:
         model.lm_head.weight.data.copy_(head.data)

@@ -143,3 +143,12 @@ def test_bad_cited_figure_rows_raise(tmp_path):
         f.write("new_key,ten,parameters,a figure,a paper\n")
     with pytest.raises(CitationSchemaError, match=r"column 'value' expected a number, got 'ten'"):
         load_cited_figures(path)
+
+
+def test_cited_figure_and_validate_milestones_types():
+    first = load_cited_figures().iloc[0]
+    found = cited.cited_figure(first["key"])
+    assert isinstance(found, cited.CitedFigure) and found.source and found.value == float(first["value"])
+    raw = cited._read_strings(cited.MILESTONES_PATH, tuple(pd.read_csv(cited.MILESTONES_PATH, nrows=0).columns))
+    typed = cited.validate_milestones(raw)
+    assert len(typed) == len(load_milestones())

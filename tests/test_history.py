@@ -152,3 +152,12 @@ def test_chapter1_plot_helpers_draw_what_they_are_given():
     with pytest.raises(ValueError, match="one entry per point"):
         plotting.plot_timeline(ax, years, values, ["a"])
     plt.close(fig)
+
+
+def test_fit_returns_a_doubling_time_fit_with_the_doubling_time_of_its_slope():
+    from utils.history import DoublingTimeFit, fit_doubling_time as fit
+
+    years = np.arange(2000, 2010, dtype=float)
+    result = fit(years, 2.0 ** (years - 2000))  # one doubling a year
+    assert isinstance(result, DoublingTimeFit)
+    assert result.doubling_time_months == pytest.approx(12.0)

@@ -154,3 +154,18 @@ def test_mlp_trained_by_the_loop_beats_logistic_regression_on_mnist_test():
     train(model, train_loader, val_loader, optimizer, cross_entropy, 5)
     _, test_accuracy = evaluate(model, tensor_loader(to_tensor(x_test), to_tensor(y_test), batch_size=500), cross_entropy)
     assert test_accuracy > LOGISTIC_REGRESSION_TEST_ACCURACY, f"MLP test accuracy {test_accuracy:.3f}"
+
+
+def test_train_epoch_lowers_the_loss_and_matches_evaluate():
+    from utils.training import train_epoch
+
+    seed_everything(0)
+    x = torch.randn(64, 3)
+    y = (x @ torch.tensor([1.0, -2.0, 0.5])).unsqueeze(-1)
+    model = nn.Linear(3, 1)
+    loader = tensor_loader(x, y, batch_size=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before, _ = evaluate(model, loader, mse_loss, metric_fn=None)
+    train_loss, metric = train_epoch(model, loader, optimizer, mse_loss, metric_fn=None)
+    after, _ = evaluate(model, loader, mse_loss, metric_fn=None)
+    assert math.isnan(metric) and after < before and math.isfinite(train_loss)

@@ -1,5 +1,12 @@
-"""Shared test set-up: a non-interactive plotting backend and quiet model loading."""
+"""Shared test set-up: a non-interactive plotting backend and one compute thread.
+
+The unit tests use tiny tensors, where a second thread only adds hand-off cost (and, on a busy 2-core machine,
+slows a 100-step optimizer test from a tenth of a second to several seconds).
+"""
 
 import os
 
+import torch
+
 os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(int(os.environ.get("COURSE_TEST_THREADS", "1")))

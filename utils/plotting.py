@@ -257,6 +257,7 @@ def plot_parameter_breakdown(ax, breakdowns: dict, unit: float = 1e6):
         left = [a + b for a, b in zip(left, widths)]
     for y, total in enumerate(left):
         ax.text(total, y, f" {total:,.1f}", va="center", fontsize=8)
+    ax.set_xlim(0, 1.12 * max(left))  # room for the totals
     ax.invert_yaxis()
     ax.set_xlabel("parameters (millions)" if unit == 1e6 else f"parameters (× {unit:g})")
     ax.legend(loc="lower right", ncols=min(len(parts), 3))

@@ -44,7 +44,11 @@ from utils.transformer import (
 )
 
 TOL = 1e-5  # float32 max abs difference
-FAMILIES = {"gpt2": ("tiny-gpt2", "GPT2Model"), "bert": ("tiny-bert", "BertModel"), "llama": ("tiny-llama", "LlamaModel")}
+FAMILIES = {
+    "gpt2": ("tiny-gpt2", "GPT2Model"),
+    "bert": ("tiny-bert", "BertModel"),
+    "llama": ("tiny-llama", "LlamaModel"),
+}
 
 
 def max_abs(a, b):
@@ -211,7 +215,9 @@ def test_lm_logits_match_hf(family, tied):
 # ---------------------------------------------------------------- parameter counts
 
 
-@pytest.mark.parametrize("name", ["gpt2", "bert-base", "smollm2-135m", "minilm", "tiny-gpt2", "tiny-bert", "tiny-llama"])
+@pytest.mark.parametrize(
+    "name", ["gpt2", "bert-base", "smollm2-135m", "minilm", "tiny-gpt2", "tiny-bert", "tiny-llama"]
+)
 def test_parameter_count_equals_numel_on_meta(name):
     config = preset(name)
     with torch.device("meta"):
@@ -396,7 +402,8 @@ def test_state_dict_with_unexpected_keys():
         convert_gpt2(hf_trunk("gpt2").state_dict(), preset("tiny-gpt2", bias=False))
     ours = Transformer(preset("tiny-gpt2")).state_dict()
     ours["blocks.0.attn.extra"] = torch.zeros(1)
-    with pytest.raises(ValueError, match=r"(?s)our gpt2 state dict does not match.*unexpected keys \(1\): blocks\.0\.attn\.extra"):
+    expected = r"(?s)our gpt2 state dict does not match.*unexpected keys \(1\): blocks\.0\.attn\.extra"
+    with pytest.raises(ValueError, match=expected):
         convert_gpt2(ours, preset("tiny-gpt2"), to="hf")
     with pytest.raises(ValueError, match=r"to must be 'ours'"):
         convert_gpt2(ours, preset("tiny-gpt2"), to="transformers")

@@ -45,7 +45,9 @@ def test_minilm_hidden_states_match(minilm):
     assert batch["attention_mask"].min() == 0 and batch["token_type_ids"].max() == 1  # padding and two segments
     with torch.inference_mode():
         ref = hf(**batch)
-        hidden = ours(batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"])
+        hidden = ours(
+            batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"]
+        )
         pooled = ours.pool(hidden)
     assert ours.config.n_layers == 6 and ours.config.d_model == 384
     assert (hidden - ref.last_hidden_state).abs().max().item() <= 1e-4

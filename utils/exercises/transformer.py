@@ -24,7 +24,7 @@ def _generator(seed: int = 5) -> torch.Generator:
 
 
 def check_rms_norm(rms_norm: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
-    """Exercise 1: ``rms_norm(x, weight, eps) -> (..., d)``: ``x / sqrt(mean(x^2) + eps) * weight`` over the last dim."""
+    """Exercise 1: ``rms_norm(x, weight, eps) -> (..., d)``: ``x / sqrt(mean(x^2) + eps) * weight``, last dim."""
     name = "rms_norm"
     g = _generator()
     x = torch.randn(2, 3, 8, generator=g) * 3 + 1  # a non-zero mean, so centring would show

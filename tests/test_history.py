@@ -13,6 +13,7 @@ from utils.history import (
     decimal_year,
     estimate_training_compute,
     fit_doubling_time,
+    year_month,
     years_off_trend,
 )
 
@@ -47,6 +48,17 @@ def test_fit_matches_scipy_linregress_and_t_interval():
     assert low == pytest.approx(12 / (reference.slope + half)) and high == pytest.approx(12 / (reference.slope - half))
     assert low < fit.doubling_time_months < high
     assert "doubling every" in fit.describe() and "90% CI" in fit.describe()
+
+
+def test_year_month_inverts_decimal_year():
+    years, months = np.repeat(np.arange(1958, 2026), 12), np.tile(np.arange(1, 13), 2026 - 1958)
+    decimals = decimal_year(years, months)
+    assert [year_month(d) for d in decimals] == [f"{y}-{m:02d}" for y, m in zip(years, months)]
+    assert year_month(float(decimal_year(2024, None)[()])) == "2024-07"  # month unknown: mid-year
+    fit = fit_doubling_time(decimal_year([2017, 2020, 2024], [6, 5, 12]), [1.0, 8.0, 64.0])
+    assert fit.describe().endswith("2017-06 to 2024-12")
+    with pytest.raises(ValueError, match="finite decimal year, got nan"):
+        year_month(float("nan"))
 
 
 def test_interval_covers_the_true_doubling_time_about_95_percent():

@@ -68,13 +68,25 @@ class DoublingTimeFit:
         return 2.0 ** (self.intercept + self.slope * np.asarray(years, dtype=np.float64))
 
     def describe(self) -> str:
-        """One line, e.g. ``'doubling every 7.1 months (95% CI 5.6–9.8), n=14, 2017.5–2024.9'``."""
+        """One line, e.g. ``'doubling every 7.1 months (95% CI 5.6–9.8), n=14, 2017-06 to 2024-12'``."""
         low, high = self.doubling_time_interval_months
         high_text = "∞" if math.isinf(high) else f"{high:.1f}"
         return (
             f"doubling every {self.doubling_time_months:.1f} months ({self.confidence:.0%} CI {low:.1f}–{high_text}), "
-            f"n={self.n}, {self.start:.1f}–{self.end:.1f}"
+            f"n={self.n}, {year_month(self.start)} to {year_month(self.end)}"
         )
+
+
+def year_month(decimal: float) -> str:
+    """A decimal year as ``'YYYY-MM'``: the inverse of :func:`decimal_year` (``2024.9583`` -> ``'2024-12'``).
+
+    A mid-month date ``year + (month - 0.5) / 12`` maps back to its month; a mid-year date (month unknown) to July.
+    """
+    if not math.isfinite(decimal):
+        raise ValueError(f"year_month needs a finite decimal year, got {decimal}")
+    year = math.floor(decimal)
+    month = min(12, math.floor((decimal - year) * 12) + 1)
+    return f"{year:d}-{month:02d}"
 
 
 def decimal_year(year, month=None) -> np.ndarray:

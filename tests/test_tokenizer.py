@@ -26,6 +26,7 @@ from utils.tokenizer import (
     count_pretokens,
     load_minilm_wordpiece,
     load_smollm2_tokenizer,
+    merge_counts,
     train_bpe,
     train_bpe_from_counts,
     wordpiece_word,
@@ -104,6 +105,18 @@ def test_bytes_to_unicode_matches_gpt2_table():
 
 
 # ---------------------------------------------------------------------------------------- training
+
+
+def test_merge_counts_replays_greedy_training_and_flags_a_non_greedy_order(shakespeare_text):
+    counts = count_pretokens(shakespeare_text[:50_000])
+    _, merges = train_bpe_from_counts(counts, 256 + 60)
+    steps = merge_counts(counts, merges)
+    assert len(steps) == 60 and all(c == m > 0 for c, m in steps)  # every trained merge was a most frequent pair
+    assert [c for c, _ in steps] == sorted((c for c, _ in steps), reverse=True)  # counts never grow
+    swapped = merge_counts(counts, [merges[1], merges[0], *merges[2:]])
+    assert swapped[0][0] < swapped[0][1]  # the second-best pair merged first is flagged
+    toy = merge_counts({b"aaab": 2, b"ab": 1}, [(b"a", b"a"), (b"aa", b"a"), (b"a", b"b")])
+    assert toy == [(4, 4), (2, 3), (1, 2)]  # aaab -> aa|a|b (left to right), then aaa|b; "ab" keeps (a, b)
 
 
 def test_count_pretokens_gpt2_pattern_and_special_split():

@@ -34,6 +34,7 @@ __all__ = [
     "count_pretokens",
     "train_bpe",
     "train_bpe_from_counts",
+    "merge_counts",
     "Tokenizer",
     "load_smollm2_tokenizer",
     "bytes_per_token",
@@ -267,6 +268,53 @@ def train_bpe(
         raise FileNotFoundError(f"train_bpe needs a UTF-8 text file; {path} does not exist")
     text = path.read_text(encoding="utf-8")
     return train_bpe_from_counts(count_pretokens(text, special_tokens, pattern), vocab_size, special_tokens)
+
+
+def merge_counts(word_counts: dict[bytes, int], merges: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int]]:
+    """Replay ``merges`` on pre-token counts and report, step by step, how frequent each merged pair was.
+
+    Each pre-token starts as its single bytes; merge ``i`` joins every left-to-right occurrence of its pair,
+    as in training and encoding. A merge list is a greedy BPE training result (for some way of breaking ties)
+    exactly when the two numbers are equal at every step; two such lists with the same counts at every rank
+    differ only in how they order pairs of equal count.
+
+    Args:
+        word_counts: pre-token (bytes) -> count, e.g. from ``count_pretokens``.
+        merges: (left, right) byte strings in rank order, e.g. from ``train_bpe`` or ``Tokenizer.merges``.
+
+    Returns:
+        One ``(count of the merged pair, largest count of any pair)`` per merge, just before that merge.
+    """
+    words = [tuple(bytes([b]) for b in w) for w in word_counts]
+    freqs = [int(n) for n in word_counts.values()]
+    pair_counts: Counter[tuple[bytes, bytes]] = Counter()
+    where: dict[tuple[bytes, bytes], set[int]] = {}  # pair -> words that contain (or once contained) it
+    for wi, (word, freq) in enumerate(zip(words, freqs)):
+        for pair in zip(word, word[1:]):
+            pair_counts[pair] += freq
+            where.setdefault(pair, set()).add(wi)
+    steps = []
+    for left, right in merges:
+        pair = (left, right)
+        steps.append((pair_counts.get(pair, 0), max(pair_counts.values(), default=0)))
+        for wi in where.pop(pair, ()):
+            word, freq = words[wi], freqs[wi]
+            merged, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
+                    merged.append(left + right)
+                    i += 2
+                else:
+                    merged.append(word[i])
+                    i += 1
+            for p in zip(word, word[1:]):  # take this word's pairs out, put the merged word's in
+                pair_counts[p] -= freq
+            for p in zip(merged, merged[1:]):
+                pair_counts[p] += freq
+                where.setdefault(p, set()).add(wi)
+            words[wi] = tuple(merged)
+        pair_counts.pop(pair, None)
+    return steps
 
 
 # ----------------------------------------------------------------------------------------------------------

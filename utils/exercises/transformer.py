@@ -156,7 +156,8 @@ def check_kv_cache_bytes(kv_cache_bytes: Callable[..., int]) -> None:
     from utils.transformer import preset
 
     name = "kv_cache_bytes"
-    for config, seq_len, batch_size in [(preset("tiny-llama"), 20, 3), (preset("tiny-gpt2"), 7, 2)]:
+    for preset_name, seq_len, batch_size in [("tiny-llama", 20, 3), ("tiny-gpt2", 7, 2)]:
+        config = preset(preset_name)
         given = kv_cache_bytes(config, seq_len, batch_size, 4)
         check_type(name, given, int)
         expected = _measured_cache_bytes(config, seq_len, batch_size)
@@ -165,7 +166,8 @@ def check_kv_cache_bytes(kv_cache_bytes: Callable[..., int]) -> None:
                                 f"cache holds only n_kv_heads={config.n_kv_heads} of them")  # fmt: skip
         if given * 2 == expected:
             raise ExerciseError(f"{name}: half the measured size: the cache holds keys AND values")
-        check_equal(f"{name} (measured on a real cache)", given, expected,
+        check_equal(f"{name} for {preset_name}, {seq_len} tokens, batch {batch_size} (measured on a real cache)",
+                    given, expected,
                     hint="count the numbers in the cache of every layer, then multiply by bytes_per_value")
     smol = preset("smollm2-135m")
     check_equal(f"{name} for SmolLM2 at 8192 tokens in bfloat16", kv_cache_bytes(smol, 8192, 1, 2),

@@ -330,15 +330,6 @@ def test_smollm2_structure(smollm2):
     assert len(ours.missing_bytes) == 21  # never seen in its training data; dropped as Hugging Face does
 
 
-@pytest.mark.parametrize("corpus", ["movie", "wikipedia"])
-def test_smollm2_ids_equal_reference(smollm2, corpora, corpus):
-    ours, reference = smollm2
-    texts = corpora[corpus]
-    expected = reference(texts, add_special_tokens=False)["input_ids"]
-    mismatches = [i for i, text in enumerate(texts) if ours.encode(text) != expected[i]]
-    assert mismatches == [], f"{len(mismatches)} of {len(texts)} {corpus} sentences differ, e.g. {texts[mismatches[0]]!r}"
-
-
 def test_smollm2_edge_cases_equal_reference(smollm2):
     ours, reference = smollm2
     cases = [
@@ -380,9 +371,11 @@ def test_minilm_from_huggingface_same_vocab(minilm):
     assert rebuilt.special_tokens == ours.special_tokens
 
 
+@pytest.mark.parametrize("model", ["smollm2", "minilm"])
 @pytest.mark.parametrize("corpus", ["movie", "wikipedia"])
-def test_minilm_ids_equal_reference(minilm, corpora, corpus):
-    ours, reference = minilm
+def test_ids_equal_reference(request, corpora, model, corpus):
+    """Our BPE (SmolLM2) and WordPiece (MiniLM) give the reference tokenizer's ids on a seeded corpus sample."""
+    ours, reference = request.getfixturevalue(model)
     texts = corpora[corpus]
     expected = reference(texts, add_special_tokens=False)["input_ids"]
     mismatches = [i for i, text in enumerate(texts) if ours.encode(text) != expected[i]]

@@ -89,6 +89,21 @@ def start_timer() -> float:
     return time.perf_counter()
 
 
+def cpu_model() -> str:
+    """The CPU's model name, e.g. ``'Intel(R) Xeon(R) Processor'`` (from ``/proc/cpuinfo`` on Linux, else ``platform``).
+
+    Recorded in every stamp: BLAS kernels differ between CPU models, so float32 results may differ in the last bits.
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_description(device=None) -> str:
     """A short human description of ``device`` (default :func:`get_device`), e.g. ``'cuda (NVIDIA H100 80GB HBM3)'``."""
     import torch
@@ -97,7 +112,7 @@ def device_description(device=None) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+        return f"cpu ({cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
     return device.type
 
 

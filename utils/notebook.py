@@ -51,7 +51,8 @@ def error_outputs(nb: nbformat.NotebookNode) -> list[str]:
 def problems(path: Path) -> list[str]:
     """What is wrong with the committed notebook at ``path`` (an empty list when its outputs are current).
 
-    Checks: a stamp exists, it says full mode, its code hash equals the code now, no error outputs, no output
+    Checks: a stamp exists, it says full mode and names the CPU model, its code hash equals the code now, no error
+    outputs, no output
     printed by quick mode, and the chapter conventions (a ``parameters`` cell, the closing environment report).
     """
     nb = nbformat.read(path, as_version=4)
@@ -62,6 +63,8 @@ def problems(path: Path) -> list[str]:
     else:
         if stamp.get("mode") != "full":
             found.append(f"stamped in {stamp.get('mode')!r} mode: outputs must come from a full-mode run")
+        if "cpu_model" not in stamp:
+            found.append("the stamp does not record the CPU model: run `make execute NB=...` again")
         if stamp.get("code_hash") != code_hash(nb):
             found.append("stale: the code changed after the stamp; run `make execute NB=...` again")
     found += [f"error output in {line}" for line in error_outputs(nb)]
@@ -118,13 +121,17 @@ def _clean(nb: nbformat.NotebookNode) -> None:
 
 def make_stamp(nb: nbformat.NotebookNode, wall_time_s: float, quick_wall_time_s: float | None) -> dict:
     """The stamp for a notebook just executed in full mode on this machine."""
-    from utils.env import device_description, get_device, package_versions
+    import torch
+
+    from utils.env import cpu_model, device_description, get_device, package_versions
 
     device = get_device()
     return {
         "mode": "full",
         "device": device.type,
         "device_name": device_description(device),
+        "cpu_model": cpu_model(),
+        "torch_threads": torch.get_num_threads(),
         "wall_time_s": round(wall_time_s, 1),
         "quick_wall_time_s": None if quick_wall_time_s is None else round(quick_wall_time_s, 1),
         "code_hash": code_hash(nb),

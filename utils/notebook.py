@@ -52,8 +52,7 @@ def problems(path: Path) -> list[str]:
     """What is wrong with the committed notebook at ``path`` (an empty list when its outputs are current).
 
     Checks: a stamp exists, it says full mode and names the CPU model, its code hash equals the code now, no error
-    outputs, no output
-    printed by quick mode, and the chapter conventions (a ``parameters`` cell, the closing environment report).
+    outputs, no output printed by quick mode, and the chapter conventions (a ``parameters`` cell, the closing environment report).
     """
     nb = nbformat.read(path, as_version=4)
     found = []

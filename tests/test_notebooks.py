@@ -28,6 +28,7 @@ def _tiny_notebook(code: str = "x = 1") -> nbformat.NotebookNode:
     return new_notebook(
         cells=[
             new_markdown_cell("# Tiny"),
+            new_code_cell(notebook.COLAB_SETUP_SOURCE),
             new_code_cell("quick = False", metadata={"tags": ["parameters"]}),
             new_code_cell(code),
             new_code_cell("import utils.env\nutils.env.environment_report()"),
@@ -45,20 +46,20 @@ def test_execute_and_stamp_then_detect_stale_errors_and_quick_outputs(tmp_path, 
     assert stamp["mode"] == "full" and stamp["wall_time_s"] > 0 and stamp["versions"]["torch"]
     assert notebook.problems(path) == []
     nb = nbformat.read(path, as_version=4)
-    assert "42" in nb.cells[2].outputs[0]["text"] and "papermill" not in nb.cells[2].metadata
+    assert "42" in nb.cells[3].outputs[0]["text"] and "papermill" not in nb.cells[3].metadata
     assert "tags" not in nb.cells[0].metadata  # papermill's empty tag lists are removed
 
-    nb.cells[2].source = "print(41 + 2)"
+    nb.cells[3].source = "print(41 + 2)"
     nbformat.write(nb, path)
     assert any("stale" in p for p in notebook.problems(path))
 
-    nb.cells[2].source = "print(40 + 2)"
-    nb.cells[2].outputs = [new_output("error", ename="ValueError", evalue="boom", traceback=[])]
+    nb.cells[3].source = "print(40 + 2)"
+    nb.cells[3].outputs = [new_output("error", ename="ValueError", evalue="boom", traceback=[])]
     nbformat.write(nb, path)
-    assert notebook.problems(path) == ["error output in cell 2: ValueError: boom"]
-    assert notebook.error_outputs(nb) == ["cell 2: ValueError: boom"]
+    assert notebook.problems(path) == ["error output in cell 3: ValueError: boom"]
+    assert notebook.error_outputs(nb) == ["cell 3: ValueError: boom"]
 
-    nb.cells[2].outputs = [new_output("stream", name="stdout", text="mode        : quick (COURSE_QUICK='1')")]
+    nb.cells[3].outputs = [new_output("stream", name="stdout", text="mode        : quick (COURSE_QUICK='1')")]
     nb.metadata[notebook.STAMP_KEY]["mode"] = "quick"
     nbformat.write(nb, path)
     assert len(notebook.problems(path)) == 2
@@ -69,7 +70,7 @@ def test_unstamped_notebook_without_conventions_is_reported(tmp_path):
     nbformat.write(new_notebook(cells=[new_markdown_cell("# Bare"), new_code_cell("1")]), path)
     found = notebook.problems(path)
     assert any("no stamp" in p for p in found) and any("parameters" in p for p in found)
-    assert any("environment_report" in p for p in found)
+    assert any("environment_report" in p for p in found) and any("Colab set-up" in p for p in found)
     assert notebook.code_hash(nbformat.read(path, as_version=4)).startswith("sha256:")
 
 
@@ -79,3 +80,46 @@ def test_execute_refuses_to_stamp_a_failing_notebook(tmp_path):
     with pytest.raises(Exception, match="boom"):
         notebook.execute_and_stamp(path, quick_first=False)
     assert notebook.STAMP_KEY not in nbformat.read(path, as_version=4).metadata
+
+
+def test_colab_setup_cell_clones_installs_and_runs_the_chapter_from_notebooks(tmp_path, monkeypatch):
+    """The first cell as Colab runs it: in an empty working folder with ``google.colab`` imported. The clone comes
+    from this repository instead of the network and pip is recorded, not run; the chapter must end up in
+    ``course/notebooks`` with the course package importable (a cell that stopped in ``course/`` broke 00_setup)."""
+    import subprocess
+    import sys
+    import types
+
+    repo = Path(__file__).parent.parent
+    calls, real_run = [], subprocess.run
+
+    def fake_run(args, check=False):
+        calls.append(list(args))
+        if args[:2] == ["git", "clone"]:
+            return real_run(["git", "clone", "--depth", "1", f"file://{repo}", "course"], check=True,
+                                  capture_output=True)
+        return subprocess.CompletedProcess(args, 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(compile(notebook.COLAB_SETUP_SOURCE, "colab-setup-cell", "exec"), {})
+
+    assert Path.cwd() == tmp_path / "course" / "notebooks"
+    assert (Path.cwd() / "00_setup.ipynb").exists() and sys.path[0] == str(tmp_path / "course")
+    assert calls[0][:2] == ["git", "clone"] and calls[0][-1].endswith("/course.git")
+    pip = calls[1]
+    assert pip[:3] == [sys.executable, "-m", "pip"] and pip[-4:] == ["-r", "requirements-colab.txt", "-e", "."]
+    assert (tmp_path / "course" / "requirements-colab.txt").exists()
+
+
+def test_colab_setup_cell_does_nothing_outside_colab(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("ran a command outside Colab"))
+    exec(compile(notebook.COLAB_SETUP_SOURCE, "colab-setup-cell", "exec"), {})
+    assert Path.cwd() == tmp_path

@@ -25,6 +25,22 @@ from pathlib import Path
 import nbformat
 
 STAMP_KEY = "course_stamp"
+# The first code cell of every chapter: on Colab (which opens a notebook without its repository) it clones the
+# course, installs it and moves into notebooks/, where the chapter expects to run; elsewhere it does nothing.
+COLAB_SETUP_SOURCE = """\
+# On Colab the notebook opens without the course repository: fetch it and install the course package.
+import os
+import sys
+
+if "google.colab" in sys.modules and not os.path.exists("utils"):
+    import subprocess
+
+    subprocess.run(["git", "clone", "--depth", "1", "https://github.com/attention-to-product/course.git"], check=True)
+    os.chdir("course")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements-colab.txt", "-e", "."], check=True)
+    sys.path.insert(0, os.getcwd())
+    os.chdir("notebooks")
+"""
 # Cell metadata that changes on every run and would only add noise to git diffs.
 _VOLATILE_CELL_METADATA = ("papermill", "execution", "ExecuteTime", "collapsed", "scrolled")
 
@@ -72,6 +88,8 @@ def problems(path: Path) -> list[str]:
     if not any("parameters" in cell.metadata.get("tags", []) for cell in nb.cells):
         found.append("no cell tagged 'parameters' (papermill needs one)")
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    if not code_cells or code_cells[0].source.rstrip() != COLAB_SETUP_SOURCE.rstrip():
+        found.append("the first code cell must be the Colab set-up cell (utils.notebook.COLAB_SETUP_SOURCE)")
     if not code_cells or "environment_report" not in code_cells[-1].source:
         found.append("the last code cell must call utils.env.environment_report(...)")
     return found

@@ -1,5 +1,6 @@
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,3 +66,14 @@ def test_require_memory_explains_what_to_change():
     with pytest.raises(MemoryError, match="quick mode"):
         env.require_memory(2**60, torch.device("cpu"), what="a test")
     env.require_memory(1, torch.device("cpu"))  # a byte always fits
+
+
+def test_cpu_model_names_the_processor_and_appears_in_the_cpu_description():
+    model = env.cpu_model()
+    assert model and model in env.device_description(torch.device("cpu"))
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.lower().startswith("model name")]
+        if names:
+            assert model == names[0]

@@ -1,18 +1,20 @@
-"""Loss functions written from their formulas: a stable log-softmax, cross-entropy and mean squared error.
+"""Loss functions written from their formulas: a stable softmax and log-softmax, cross-entropy and mean squared error.
 
 Built in chapter 2 and pinned to ``torch.nn.functional`` by the tests. The trick that keeps cross-entropy finite
 at any logit size is the log-sum-exp identity
 
     log Σ_j exp(z_j) = m + log Σ_j exp(z_j − m),   m = max_j z_j,
 
-so no ``exp`` ever sees a positive argument.
+so no ``exp`` ever sees a positive argument. The log-softmax is computed as ``(z − m) − log Σ_j exp(z_j − m)``:
+``z − m`` is exact in floating point when ``z`` and ``m`` are close (Sterbenz's lemma), whereas forming
+``m + log Σ …`` first rounds at the scale of ``m`` and loses digits when the logits share a large offset.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["logsumexp", "log_softmax", "cross_entropy", "mse_loss"]
+__all__ = ["logsumexp", "log_softmax", "softmax", "cross_entropy", "mse_loss"]
 
 
 def _check_floating(name: str, x: torch.Tensor) -> None:
@@ -22,6 +24,13 @@ def _check_floating(name: str, x: torch.Tensor) -> None:
         raise TypeError(f"{name} must have a floating dtype (e.g. torch.float32), got {x.dtype}")
 
 
+def _shift(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x − m, m)`` with ``m`` the maximum along ``dim`` (kept), replaced by 0 where it is not finite."""
+    m = x.amax(dim=dim, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach()  # the shift is a constant for autograd
+    return x - m, m
+
+
 def logsumexp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``log Σ exp(x)`` along ``dim``, computed stably by shifting with the maximum.
 
@@ -29,14 +38,31 @@ def logsumexp(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     gives ``-inf`` (not NaN), as ``torch.logsumexp`` does.
     """
     _check_floating("x", x)
-    m = x.amax(dim=dim, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach()  # the shift is a constant for autograd
-    return (m + torch.log(torch.exp(x - m).sum(dim=dim, keepdim=True))).squeeze(dim)
+    shifted, m = _shift(x, dim)
+    return (m + torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))).squeeze(dim)
 
 
 def log_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """``log softmax(x)`` along ``dim``: ``x − logsumexp(x)``; any shape, floating dtype; returns ``x``'s shape."""
-    return x - logsumexp(x, dim=dim).unsqueeze(dim)
+    """``log softmax(x)`` along ``dim``: ``(x − m) − log Σ exp(x − m)``; any shape, floating dtype; returns ``x``'s shape.
+
+    Subtracting the maximum ``m`` first keeps full precision when all entries share a large offset (e.g. +100).
+    A slice that is all ``-inf`` gives NaN, as ``torch.log_softmax`` does.
+    """
+    _check_floating("x", x)
+    shifted, _ = _shift(x, dim)
+    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
+
+
+def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``softmax(x) = exp(x − m) / Σ exp(x − m)`` along ``dim``, finite for logits of any size; returns ``x``'s shape.
+
+    Every exponent is ≤ 0 and the sum is ≥ 1, so nothing overflows. A slice that is all ``-inf`` gives NaN, as
+    ``torch.softmax`` does.
+    """
+    _check_floating("x", x)
+    shifted, _ = _shift(x, dim)
+    exps = torch.exp(shifted)
+    return exps / exps.sum(dim=dim, keepdim=True)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:

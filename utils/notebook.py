@@ -54,6 +54,31 @@ def code_hash(nb: nbformat.NotebookNode) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def outputs_hash(nb: nbformat.NotebookNode) -> str:
+    """``'sha256:<hex>'`` of every cell's outputs (type, stream name, text and data; execution counts ignored).
+
+    The stamp records it, so outputs that changed after the full-mode run (a quick run saved over them in
+    JupyterLab, an edited output) make the notebook stale, whatever they print.
+    """
+    digest = hashlib.sha256()
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            digest.update(output.get("output_type", "").encode() + b"\x00" + output.get("name", "").encode())
+            digest.update(_joined(output.get("text", "")).encode("utf-8") + b"\x00")
+            for mime, value in sorted(output.get("data", {}).items()):
+                digest.update(mime.encode() + b"\x00" + _joined(value).encode("utf-8") + b"\x00")
+        digest.update(b"\x01")
+    return "sha256:" + digest.hexdigest()
+
+
+def _joined(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(value)
+    return repr(value)  # JSON outputs (dicts) keep a stable repr after nbformat's round trip
+
+
 def error_outputs(nb: nbformat.NotebookNode) -> list[str]:
     """One line per error output in ``nb``: ``'cell <i>: <ename>: <evalue>'``."""
     found = []
@@ -67,8 +92,8 @@ def error_outputs(nb: nbformat.NotebookNode) -> list[str]:
 def problems(path: Path) -> list[str]:
     """What is wrong with the committed notebook at ``path`` (an empty list when its outputs are current).
 
-    Checks: a stamp exists, it says full mode and names the CPU model, its code hash equals the code now, no error
-    outputs, no output printed by quick mode, and the chapter conventions (a ``parameters`` cell, the closing environment report).
+    Checks: a stamp exists, it says full mode and names the CPU model, its code and outputs hashes equal the code and
+    outputs now, no error outputs, and the chapter conventions (a ``parameters`` cell, the closing environment report).
     """
     nb = nbformat.read(path, as_version=4)
     found = []
@@ -82,9 +107,9 @@ def problems(path: Path) -> list[str]:
             found.append("the stamp does not record the CPU model: run `make execute NB=...` again")
         if stamp.get("code_hash") != code_hash(nb):
             found.append("stale: the code changed after the stamp; run `make execute NB=...` again")
+        if stamp.get("outputs_hash") != outputs_hash(nb):
+            found.append("outputs changed after the stamp (a quick run saved over them?): `make execute NB=...`")
     found += [f"error output in {line}" for line in error_outputs(nb)]
-    if any("mode        : quick" in _output_text(cell) for cell in nb.cells):
-        found.append("an output was printed in quick mode")
     if not any("parameters" in cell.metadata.get("tags", []) for cell in nb.cells):
         found.append("no cell tagged 'parameters' (papermill needs one)")
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
@@ -93,14 +118,6 @@ def problems(path: Path) -> list[str]:
     if not code_cells or "environment_report" not in code_cells[-1].source:
         found.append("the last code cell must call utils.env.environment_report(...)")
     return found
-
-
-def _output_text(cell) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        text = output.get("text") or output.get("data", {}).get("text/plain", "")
-        parts.append(text if isinstance(text, str) else "".join(text))
-    return "".join(parts)
 
 
 def _run(path: Path, quick: bool) -> tuple[nbformat.NotebookNode, float]:
@@ -152,6 +169,7 @@ def make_stamp(nb: nbformat.NotebookNode, wall_time_s: float, quick_wall_time_s:
         "wall_time_s": round(wall_time_s, 1),
         "quick_wall_time_s": None if quick_wall_time_s is None else round(quick_wall_time_s, 1),
         "code_hash": code_hash(nb),
+        "outputs_hash": outputs_hash(nb),
         "executed_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "versions": package_versions(),
     }

@@ -77,3 +77,15 @@ def test_cpu_model_names_the_processor_and_appears_in_the_cpu_description():
                  if line.lower().startswith("model name")]
         if names:
             assert model == names[0]
+
+
+def test_a_cache_folder_that_is_a_file_is_explained(tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "cache.txt"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("COURSE_CACHE", str(not_a_folder))
+    with pytest.raises(NotADirectoryError, match=r"cache.txt \(\$COURSE_CACHE\) is a file, not a folder"):
+        env.cache_dir()
+
+
+def test_package_file_finds_the_shipped_data():
+    assert env.package_file("splits", "sms.json").is_file() and env.package_file("milestones.csv").is_file()

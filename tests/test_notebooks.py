@@ -46,6 +46,7 @@ def test_execute_and_stamp_then_detect_stale_errors_and_quick_outputs(tmp_path, 
     assert stamp["mode"] == "full" and stamp["wall_time_s"] > 0 and stamp["versions"]["torch"]
     assert notebook.problems(path) == []
     nb = nbformat.read(path, as_version=4)
+    assert stamp["outputs_hash"] == notebook.outputs_hash(nb) != notebook.outputs_hash(_tiny_notebook())
     assert "42" in nb.cells[3].outputs[0]["text"] and "papermill" not in nb.cells[3].metadata
     assert "tags" not in nb.cells[0].metadata  # papermill's empty tag lists are removed
 

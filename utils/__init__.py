@@ -3,7 +3,8 @@
 Each module holds one topic and is built inline in a chapter first:
 
 - ``env``: quick mode, device, seed, cache folder, environment report (every chapter)
-- ``data``: the offline data registry and one loader per dataset or model (chapter 0)
+- ``registry``: the offline data registry, fetching and checking the cache; ``data``: one loader per dataset or
+  model, with the fixed splits (chapter 0)
 - ``notebook``: execute a chapter in full mode and stamp it
 - ``cited``: figures cited from papers, each with its source; ``history``: doubling-time fits (chapter 1)
 - ``losses``, ``optim``, ``training``: stable losses, optimizers and schedules, the one training loop (chapter 2)

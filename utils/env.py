@@ -80,8 +80,29 @@ def cache_dir() -> Path:
     Created if missing. Copy it to another machine (e.g. a USB stick in a workshop) to work fully offline.
     """
     path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "attention-to-product").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"the cache folder {path} (${CACHE_ENV}) is a file, not a folder: set {CACHE_ENV} to a folder "
+            "(it is created if missing), or unset it to use ~/.cache/attention-to-product."
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PermissionError(
+            f"cannot create the cache folder {path} (${CACHE_ENV}): {error.strerror}. Set {CACHE_ENV} to a folder "
+            "you can write to."
+        ) from None
     return path
+
+
+def package_file(*parts: str) -> Path:
+    """The path of a data file shipped inside the ``utils`` package, e.g. ``package_file('splits', 'sms.json')``.
+
+    The one way the course locates its package data (split ids, cited figures), installed or editable; read only.
+    """
+    from importlib import resources
+
+    return Path(str(resources.files("utils").joinpath(*parts)))
 
 
 def start_timer() -> float:

@@ -172,3 +172,245 @@ def test_train_epoch_lowers_the_loss_and_matches_evaluate():
     train_loss, metric = train_epoch(model, loader, optimizer, mse_loss, metric_fn=None)
     after, _ = evaluate(model, loader, mse_loss, metric_fn=None)
     assert math.isnan(metric) and after < before and math.isfinite(train_loss)
+
+
+# =============================================================================================================
+# The step-based loop: fit, TrainConfig, get_batch (chapter 6)
+# =============================================================================================================
+
+import numpy as np  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from utils.training import (  # noqa: E402
+    StepHistory,
+    TrainConfig,
+    TrainState,
+    causal_lm_loss,
+    fit,
+    get_batch,
+    make_optimizer,
+    mean_loss,
+    train_epoch,
+)
+from utils.transformer import EncoderDecoder, TransformerLM, preset  # noqa: E402
+
+
+def _reference_train_epoch(model, loader, optimizer, loss_fn, clip_grad_norm=None):
+    """Chapter 2's hand-written epoch, as it was before the loop moved onto fit: the reference."""
+    model.train()
+    total_loss, total_metric, n_seen = 0.0, 0.0, 0
+    for inputs, targets in loader:
+        logits = model(inputs)
+        loss = loss_fn(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_grad_norm is not None:
+            clip_grad_norm_(model.parameters(), clip_grad_norm)
+        optimizer.step()
+        batch_size = targets.shape[0]
+        total_loss += loss.item() * batch_size
+        total_metric += accuracy(logits.detach(), targets) * batch_size
+        n_seen += batch_size
+    return total_loss / n_seen, total_metric / n_seen
+
+
+def _chapter2_mlp_run(epoch_fn):
+    seed_everything(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 2))
+    x, y = _blobs()
+    loader = tensor_loader(x, y, batch_size=16, shuffle=True, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    results = [epoch_fn(model, loader, optimizer, cross_entropy, clip_grad_norm=1.0) for _ in range(3)]
+    return model, results
+
+
+def test_the_loop_trains_the_chapter2_mlp_exactly_as_the_hand_loop_did():
+    reference, reference_results = _chapter2_mlp_run(_reference_train_epoch)
+    ours, results = _chapter2_mlp_run(train_epoch)
+    assert results == reference_results  # the same losses and accuracies, to the last bit
+    assert all(torch.equal(p, q) for p, q in zip(ours.parameters(), reference.parameters()))
+
+
+# Chapter 5's encoder-decoder learns to reverse 8 digits (notebook 05, section 11).
+BOS, SRC_LEN, VOCAB = 0, 8, 12
+
+
+def _reversal_batch(n):
+    src = torch.randint(2, VOCAB, (n, SRC_LEN))
+    target = src.flip(1)
+    decoder_input = torch.cat([torch.full((n, 1), BOS), target[:, :-1]], dim=1)
+    return src, decoder_input, target
+
+
+def _seq2seq():
+    torch.manual_seed(0)
+    return EncoderDecoder(preset("tiny-gpt2", vocab_size=VOCAB, max_seq_len=16, d_model=64, n_heads=4, d_ff=128))
+
+
+def test_the_loop_trains_the_chapter5_encoder_decoder_exactly_as_the_hand_loop_did():
+    steps = 12
+    reference = _seq2seq()
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=3e-3)
+    reference_losses = []
+    for _ in range(steps):  # notebook 05's hand loop
+        src, decoder_input, target = _reversal_batch(64)
+        loss = F.cross_entropy(reference(src, decoder_input).flatten(0, 1), target.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        reference_losses.append(loss.item())
+
+    def seq2seq_loss(model, batch):
+        src, decoder_input, target = batch
+        return F.cross_entropy(model(src, decoder_input).flatten(0, 1), target.flatten()), target.numel()
+
+    torch.manual_seed(0)
+    ours = _seq2seq()
+    config = TrainConfig(max_steps=steps, schedule="constant", clip_grad_norm=None, device="cpu", progress=False)
+    history = fit(ours, seq2seq_loss, lambda: _reversal_batch(64), config,
+                  optimizer=torch.optim.AdamW(ours.parameters(), lr=3e-3))
+    assert history.train_loss == reference_losses
+    assert all(torch.equal(p, q) for p, q in zip(ours.parameters(), reference.parameters()))
+
+
+TOKENS = np.random.default_rng(1).integers(0, 99, size=2000).astype(np.int32)
+
+
+def _tiny_lm_run(seed, steps=6, **changes):
+    torch.manual_seed(0)
+    model = TransformerLM(preset("tiny-gpt2", dropout=0.1))
+    config = TrainConfig(max_steps=steps, lr=3e-3, warmup_steps=2, seed=seed, device="cpu", progress=False, **changes)
+    return model, fit(model, causal_lm_loss, lambda: get_batch(TOKENS, 4, 16, "cpu"), config)
+
+
+def test_same_seed_same_losses_and_a_cosine_schedule_with_warmup():
+    _, first = _tiny_lm_run(seed=3)
+    _, second = _tiny_lm_run(seed=3)
+    _, other = _tiny_lm_run(seed=4)
+    assert first.train_loss == second.train_loss and first.train_loss != other.train_loss
+    assert isinstance(first, StepHistory) and first.step == [1, 2, 3, 4, 5, 6] and first.n_tokens == [64] * 6
+    from utils.optim import cosine_schedule
+
+    assert first.lr == [cosine_schedule(t, 3e-3, 3e-5, 2, 6) for t in range(6)]  # the lr each step used
+    assert all(g > 0 for g in first.grad_norm) and first.tokens_per_second() > 0
+
+
+def test_accumulating_k_micro_batches_equals_one_batch_k_times_larger():
+    """float64: the two gradients differ only by summation order, ~1e-16 relative per term over <1e4 terms."""
+    windows = [get_batch(TOKENS, 4, 16, "cpu", torch.Generator().manual_seed(i)) for i in range(3)]
+    big = (torch.cat([w[0] for w in windows]), torch.cat([w[1] for w in windows]))
+
+    def one_step(batches, accum):
+        torch.manual_seed(0)
+        model = TransformerLM(preset("tiny-gpt2")).double()
+        it = iter(batches)
+        config = TrainConfig(max_steps=1, schedule="constant", lr=0.1, grad_accum_steps=accum, clip_grad_norm=1e9,
+                             device="cpu", progress=False)
+        history = fit(model, causal_lm_loss, lambda: next(it), config, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+        return model, history
+
+    small_model, small = one_step(windows, 3)
+    big_model, large = one_step([big], 1)
+    assert small.n_tokens == large.n_tokens == [192]
+    assert abs(small.train_loss[0] - large.train_loss[0]) <= 1e-12
+    assert abs(small.grad_norm[0] - large.grad_norm[0]) <= 1e-12 * large.grad_norm[0]
+    for p, q in zip(small_model.parameters(), big_model.parameters()):
+        assert torch.allclose(p, q, rtol=0, atol=1e-13)  # lr 0.1 × gradient error ≤ 1e-12
+
+
+def test_mixed_precision_runs_on_cpu_and_fp16_clips_the_unscaled_gradients():
+    _, fp32 = _tiny_lm_run(seed=0, steps=3)
+    _, bf16 = _tiny_lm_run(seed=0, steps=3, precision="bf16")
+    _, fp16 = _tiny_lm_run(seed=0, steps=3, precision="fp16")
+    assert all(math.isfinite(v) for v in bf16.train_loss + fp16.train_loss)
+    # The GradScaler multiplies the loss by 65,536; clipped before unscaling, the norm would be that much larger.
+    # Measured relative differences from the fp32 norm, the same with 1 and 2 threads: fp16 1.9e-4, bf16 1.5e-3;
+    # the tolerances leave 10x room (other CPUs round differently); unscaling wrongly would be off by 65,536x.
+    assert fp16.grad_norm[0] == pytest.approx(fp32.grad_norm[0], rel=2e-3)
+    assert bf16.grad_norm[0] == pytest.approx(fp32.grad_norm[0], rel=1.5e-2)
+
+
+def test_eval_and_callbacks_run_when_asked():
+    val = [get_batch(TOKENS, 4, 16, "cpu", torch.Generator().manual_seed(9))]
+    seen = []
+
+    def watch(state):
+        assert isinstance(state, TrainState)
+        seen.append((state.step, state.model.training))
+
+    torch.manual_seed(0)
+    model = TransformerLM(preset("tiny-gpt2"))
+    config = TrainConfig(max_steps=5, eval_every=2, device="cpu", progress=False)
+    history = fit(model, causal_lm_loss, lambda: get_batch(TOKENS, 4, 16, "cpu"), config,
+                  eval_fn=lambda m: mean_loss(m, causal_lm_loss, val), callbacks=[watch])
+    assert history.eval_step == [2, 4, 5] and seen == [(s, True) for s in range(1, 6)]
+    assert history.val_loss[-1] == mean_loss(model.eval(), causal_lm_loss, val)  # the same computation
+
+
+def test_get_batch_shapes_shift_and_memmap(tmp_path):
+    path = tmp_path / "tokens.bin"
+    corpus = np.arange(500, dtype=np.uint16)
+    corpus.tofile(path)
+    tokens = np.memmap(path, dtype=np.uint16, mode="r")
+    inputs, targets = get_batch(tokens, 8, 32, "cpu", torch.Generator().manual_seed(0))
+    assert inputs.shape == targets.shape == (8, 32) and inputs.dtype == targets.dtype == torch.int64
+    assert torch.equal(targets[:, :-1], inputs[:, 1:]) and torch.equal(targets[:, -1], inputs[:, -1] + 1)
+    assert torch.equal(inputs - inputs[:, :1], torch.arange(32).expand(8, 32))  # contiguous windows of the corpus
+    assert int(targets.max()) <= 499
+    tensor_inputs, _ = get_batch(torch.from_numpy(corpus.astype(np.int64)), 8, 32, "cpu", torch.Generator().manual_seed(0))
+    assert torch.equal(tensor_inputs, inputs)
+    last = get_batch(np.arange(5), 3, 4, "cpu")  # only one window fits: start 0
+    assert torch.equal(last[0], torch.arange(4).expand(3, 4))
+
+
+def test_get_batch_rejects_bad_input_and_devices():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        get_batch(TOKENS, 2, 4, "tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="'cuda' was asked for .* not available"):
+            get_batch(TOKENS, 2, 4, "cuda")
+    with pytest.raises(ValueError, match=r"1-D .* got shape \(2, 3\)"):
+        get_batch(np.zeros((2, 3), dtype=np.int64), 2, 1, "cpu")
+    with pytest.raises(TypeError, match="integer token ids, got dtype float32"):
+        get_batch(np.zeros(10, dtype=np.float32), 2, 4, "cpu")
+    with pytest.raises(ValueError, match="needs seq_len \\+ 1 = 11 tokens but tokens has 10"):
+        get_batch(np.zeros(10, dtype=np.int64), 2, 10, "cpu")
+    with pytest.raises(ValueError, match="batch_size must be an int > 0, got 0"):
+        get_batch(TOKENS, 0, 4, "cpu")
+
+
+def test_train_config_and_fit_reject_bad_input():
+    with pytest.raises(ValueError, match="TrainConfig.max_steps must be an int >= 1, got 0"):
+        TrainConfig(max_steps=0)
+    with pytest.raises(ValueError, match="TrainConfig.precision must be one of .* got 'fp8'"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="warmup_steps must be < max_steps .* warmup_steps=10, max_steps=10"):
+        TrainConfig(max_steps=10, warmup_steps=10)
+    with pytest.raises(ValueError, match="TrainConfig.lr must be a finite number > 0, got 0"):
+        TrainConfig(lr=0)
+    with pytest.raises(ValueError, match="checkpoint_dir is None but resume"):
+        TrainConfig(resume=True)
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        fit(nn.Linear(2, 2), causal_lm_loss, lambda: None, TrainConfig(device="gpu", progress=False))
+    model = nn.Linear(2, 1)
+    batch = (torch.randn(4, 2), torch.randn(4, 1))
+    config = TrainConfig(max_steps=1, device="cpu", progress=False)
+    with pytest.raises(TypeError, match="must return \\(loss, n\\)"):
+        fit(model, lambda m, b: mse_loss(m(b[0]), b[1]), lambda: batch, config)
+    with pytest.raises(TypeError, match="scalar tensor with gradients"):
+        fit(model, lambda m, b: (torch.tensor(1.0), 4), lambda: batch, config)
+    with pytest.raises(TypeError, match="config must be a TrainConfig"):
+        fit(model, causal_lm_loss, lambda: batch, {"max_steps": 1})
+    with pytest.raises(ValueError, match="resume=True needs batches as a function"):
+        fit(model, causal_lm_loss, [batch], TrainConfig(resume=True, checkpoint_dir="x", progress=False))
+    with pytest.raises(TypeError, match="make_optimizer: model must be an nn.Module"):
+        make_optimizer("model", config)
+
+
+def test_make_optimizer_decays_matrices_only():
+    model = TransformerLM(preset("tiny-gpt2"))
+    optimizer = make_optimizer(model, TrainConfig(weight_decay=0.1))
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decayed["params"]) and all(p.dim() == 1 for p in plain["params"])
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))  # tied once

@@ -11,8 +11,12 @@ Interval. The slope's confidence interval is the classical t-interval,
 :math:`T = 1/b` is monotone in :math:`b`, the interval for :math:`T` is :math:`[1/b_{hi}, 1/b_{lo}]`; when
 :math:`b_{lo} \\le 0` the data cannot exclude "no growth" and the upper end is infinite.
 :func:`bootstrap_doubling_time` gives a second, assumption-light interval (percentiles of the doubling time
-over case resamples). Milestones are a chosen sample, not a random one: read either interval as the spread
-the chosen points allow, not as a sampling guarantee.
+over case resamples). It needs enough points to have something to resample: ``n`` points have only
+:math:`\binom{2n-1}{n}` distinct resamples (:func:`count_distinct_resamples`: 35 for 4 points), and a percentile
+interval drawn from a few dozen distinct values is a rounding of them, not an interval. Below
+``MIN_DISTINCT_RESAMPLES`` (256: each 2.5% tail then holds at least 6 distinct resamples) it refuses.
+Milestones are a chosen sample, not a random one: read either interval as the spread the chosen points allow,
+not as a sampling guarantee.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pandas as pd
 from scipy import stats
 
 FLOP_PER_PARAMETER_PER_TOKEN = 6  # 2 in the forward pass (multiply + add), 4 in the backward pass
+MIN_DISTINCT_RESAMPLES = 256  # fewest distinct case resamples for a percentile bootstrap (0.025 * 256 = 6.4 per tail)
 
 
 @dataclass(frozen=True)
@@ -152,15 +157,36 @@ def fit_doubling_time(years, values, confidence: float = 0.95) -> DoublingTimeFi
     )
 
 
-def bootstrap_doubling_time(years, values, n_resamples: int, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
+def count_distinct_resamples(n: int) -> int:
+    """How many different multisets a case bootstrap of ``n`` points can draw: :math:`\\binom{2n-1}{n}`.
+
+    A resample picks ``n`` of the ``n`` points with replacement and the order does not matter, so it is a multiset
+    of size ``n`` from ``n`` kinds ("stars and bars"). ``count_distinct_resamples(4) -> 35``.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive whole number of points, got {n!r}")
+    return math.comb(2 * int(n) - 1, int(n))
+
+
+def bootstrap_doubling_time(years, values, n_resamples: int, seed: int = 0, confidence: float = 0.95,
+                            min_distinct_resamples: int = MIN_DISTINCT_RESAMPLES) -> tuple[float, float]:  # fmt: skip
     """Percentile bootstrap interval of the doubling time in months: resample (year, value) pairs with replacement.
 
     Resamples whose years are all equal are skipped; a resample with a slope ≤ 0 counts as an infinite
-    doubling time. Returns ``(low, high)`` in months (``high`` may be ``inf``).
+    doubling time. Returns ``(low, high)`` in months (``high`` may be ``inf``). Raises ``ValueError`` when the
+    points allow fewer than ``min_distinct_resamples`` distinct resamples (:func:`count_distinct_resamples`):
+    with 4 points there are only 35, too few for a percentile interval; report the t-interval alone.
     """
     years, values = _check_series(years, values)
     if n_resamples < 10:
         raise ValueError(f"n_resamples must be at least 10, got {n_resamples}")
+    distinct = count_distinct_resamples(years.size)
+    if distinct < min_distinct_resamples:
+        raise ValueError(
+            f"a bootstrap of {years.size} points has only {distinct} distinct resamples, fewer than "
+            f"{min_distinct_resamples}: its percentiles would be a handful of values; use the t-interval "
+            f"(fit_doubling_time) or more points"
+        )
     rng = np.random.default_rng(seed)
     log_values = np.log2(values)
     doubling_months = []

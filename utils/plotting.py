@@ -114,13 +114,16 @@ def plot_bool_mask(ax, mask, title: str = ""):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+TIMELINE_LABEL = "timeline-label"  # gid of the point labels that plot_timeline writes, so tidy_labels can find them
+
+
 def plot_timeline(ax, years, values, labels=None, color=None, marker: str = "o", label: str | None = None,
                   fontsize: float = 7.0, filled: bool = True):  # fmt: skip
     """Scatter ``values`` against ``years`` on a log y axis and write ``labels`` (empty strings are skipped) beside the points.
 
     ``years`` and ``values`` are 1-D sequences of equal length; ``filled=False`` draws hollow markers (e.g. for
-    estimated figures). Labels alternate above and below the point so that neighbours overlap less.
-    Returns the scatter's ``PathCollection``.
+    estimated figures). Labels start above-right of their point; call :func:`tidy_labels` once the figure is
+    complete (all points, legend) to move them where they collide with nothing. Returns the scatter's ``PathCollection``.
     """
     years, values = np.asarray(years, dtype=float), np.asarray(values, dtype=float)
     if years.shape != values.shape or years.ndim != 1:
@@ -133,9 +136,162 @@ def plot_timeline(ax, years, values, labels=None, color=None, marker: str = "o",
     log_axis(ax, "y")
     for i, text in enumerate(labels if labels is not None else []):
         if text:
-            ax.annotate(text, (years[i], values[i]), xytext=(4, 5 if i % 2 == 0 else -9), textcoords="offset points",
-                        fontsize=fontsize, color="0.25")  # fmt: skip
+            _point_label(ax, text, (years[i], values[i]), (4.0, 3.0), fontsize, leader=False)
     return points
+
+
+def _point_label(ax, text, xy, offset, fontsize, leader: bool):
+    """One point label ``offset`` points away from ``xy``, aligned away from the point; a thin leader line if asked."""
+    dx, dy = offset
+    ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+    va = "bottom" if dy > 0 else "top" if dy < 0 else "center"
+    arrow = {"arrowstyle": "-", "color": "0.45", "linewidth": 0.7, "shrinkA": 1, "shrinkB": 3} if leader else None
+    annotation = ax.annotate(text, xy, xytext=offset, textcoords="offset points", ha=ha, va=va, fontsize=fontsize,
+                             color="0.25", gid=TIMELINE_LABEL, arrowprops=arrow, zorder=4)  # fmt: skip
+    annotation.set_in_layout(False)  # labels must fit inside the axes; they never resize the layout
+    return annotation
+
+
+# Where tidy_labels tries a label, nearest first: 8 directions on rings of growing distance (points).
+_DIRECTIONS = ((1, 0.75), (1, -0.75), (-1, 0.75), (-1, -0.75), (0, 1), (0, -1), (1, 0), (-1, 0))
+_RINGS = (4.0, 10.0, 18.0, 28.0, 40.0)
+_LABEL_CANDIDATES = tuple((ring * x, ring * y) for ring in _RINGS for x, y in _DIRECTIONS)
+
+
+def _text_box(text, renderer):
+    """Display-space box of a label's text alone (an annotation's leader line excluded)."""
+    if hasattr(text, "update_positions"):
+        text.update_positions(renderer)
+    return mpl.text.Text.get_window_extent(text, renderer)
+
+
+def _obstacles(ax, renderer) -> list[tuple[str, object]]:
+    """Everything a point label must not cover: every scatter marker, the legend, and texts that are not labels."""
+    found = []
+    for collection in ax.collections:
+        offsets = np.asarray(collection.get_offsets())
+        sizes = np.broadcast_to(collection.get_sizes() if len(collection.get_sizes()) else [36.0], (len(offsets),))
+        centres = collection.get_offset_transform().transform(offsets) if len(offsets) else np.empty((0, 2))
+        for (x, y), size in zip(centres, sizes):
+            half = np.sqrt(size) / 2 * ax.figure.dpi / 72  # marker size s is an area in points²
+            found.append(("a point", mpl.transforms.Bbox([[x - half, y - half], [x + half, y + half]])))
+    legend = ax.get_legend()
+    if legend is not None:
+        found.append(("the legend", legend.get_window_extent(renderer)))
+    for text in ax.texts:
+        if text.get_gid() != TIMELINE_LABEL and text.get_text():
+            found.append((f"the text {text.get_text()!r}", text.get_window_extent(renderer)))
+    return found
+
+
+def _line_boxes(ax) -> list:
+    """Small boxes along every line of ``ax`` (trends, reference lines), 2 pixels apart: what a label should not cross."""
+    boxes = []
+    for line in ax.lines:
+        xy = line.get_transform().transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
+        half = max(line.get_linewidth(), 1.0) * ax.figure.dpi / 72 / 2
+        for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:]):
+            steps = max(int(np.hypot(x1 - x0, y1 - y0) / 2), 1)
+            for t in np.linspace(0.0, 1.0, steps + 1):
+                x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                boxes.append(mpl.transforms.Bbox([[x - half, y - half], [x + half, y + half]]))
+    return boxes
+
+
+def _overlap_area(a, b, margin: float = 0.5) -> float:
+    """Area (pixels²) shared by boxes ``a`` and ``b``; overlaps thinner than ``margin`` pixels count as touching, not overlapping."""
+    width = min(a.x1, b.x1) - max(a.x0, b.x0)
+    height = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return width * height if width > margin and height > margin else 0.0
+
+
+def _outside_area(box, frame) -> float:
+    """Area (pixels²) of ``box`` that lies outside ``frame``."""
+    return box.width * box.height - _overlap_area(box, frame, margin=0.0)
+
+
+def _labels(ax):
+    return [text for text in ax.texts if text.get_gid() == TIMELINE_LABEL]
+
+
+def _place_label(ax, old, renderer, frame, hard: list, lines: list):
+    """Replace the label ``old`` by its best candidate position (see :func:`tidy_labels`); return the new text box.
+
+    ``hard``: boxes a label must not overlap (markers, legend, texts, labels placed before); ``lines``: boxes
+    along lines, to cross as little as possible; ``frame``: the axes' box, to stay inside.
+    """
+    text, xy, fontsize = old.get_text(), old.xy, old.get_fontsize()
+    old.remove()
+    best, best_cost, best_box = None, (np.inf, np.inf), None
+    for rank, offset in enumerate(_LABEL_CANDIDATES):
+        candidate = _point_label(ax, text, xy, offset, fontsize, leader=rank >= len(_DIRECTIONS))
+        box = _text_box(candidate, renderer)
+        covered = _outside_area(box, frame) + sum(_overlap_area(box, other) for other in hard)
+        crossed = sum(_overlap_area(box, other, margin=0.0) for other in lines) if covered == 0 else np.inf
+        if (covered, crossed) < best_cost:
+            if best is not None:
+                best.remove()
+            best, best_cost, best_box = candidate, (covered, crossed), box
+        else:
+            candidate.remove()
+        if best_cost == (0, 0):
+            break
+    return best_box
+
+
+def tidy_labels(ax) -> list[str]:
+    """Move every label of :func:`plot_timeline` on ``ax`` to the nearest spot that covers nothing and stays inside the axes.
+
+    Call it last, after every point, line, legend and limit is set. Labels in crowded places go first (most
+    markers within 30 points of their own); each tries the positions of ``_LABEL_CANDIDATES`` (nearest first;
+    a thin leader line beyond the first ring) and keeps the first that overlaps no marker, no legend, no other
+    text, no label placed before it and no line; where none is free of all, the one that covers no marker,
+    legend, text or label and crosses the least line, else the one that overlaps least. Returns
+    :func:`label_collisions` of the result (empty when every label found a clean spot).
+    """
+    fig = ax.figure
+    fig.canvas.draw()  # settle the layout so that display coordinates are final
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    fixed = [box for _, box in _obstacles(ax, renderer)]
+    lines = _line_boxes(ax)
+    centres = np.array([[(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2] for box in fixed]).reshape(-1, 2)
+    reach = 30 * fig.dpi / 72
+
+    def crowding(label):
+        x, y = ax.transData.transform(label.xy)
+        return int(np.sum(np.hypot(centres[:, 0] - x, centres[:, 1] - y) < reach))
+
+    placed = []
+    for old in sorted(_labels(ax), key=crowding, reverse=True):
+        placed.append(_place_label(ax, old, renderer, frame, fixed + placed, lines))
+    return label_collisions(ax)
+
+
+def label_collisions(ax) -> list[str]:
+    """What the point labels of ``ax`` collide with, after a fresh draw: one line per problem, empty if none.
+
+    A label collides when its text box leaves the axes, or overlaps another label, a marker (its own included),
+    the legend or another text. Overlaps thinner than half a pixel are touching, not colliding.
+    """
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    labels = _labels(ax)
+    boxes = [_text_box(label, renderer) for label in labels]
+    problems = []
+    for i, (label, box) in enumerate(zip(labels, boxes)):
+        name = label.get_text()
+        if _outside_area(box, frame) > 0.5:
+            problems.append(f"{name!r} is clipped by the edge of the axes")
+        for what, other in _obstacles(ax, renderer):
+            if _overlap_area(box, other) > 0:
+                problems.append(f"{name!r} covers {what}")
+        for other_label, other in zip(labels[i + 1 :], boxes[i + 1 :]):
+            if _overlap_area(box, other) > 0:
+                problems.append(f"{name!r} overlaps the label {other_label.get_text()!r}")
+    return problems
 
 
 def plot_doubling_fit(ax, fit, color=None, label_prefix: str = ""):
@@ -143,7 +299,7 @@ def plot_doubling_fit(ax, fit, color=None, label_prefix: str = ""):
     years = np.linspace(fit.start, fit.end, 50)
     low, high = fit.doubling_time_interval_months
     high_text = "∞" if np.isinf(high) else f"{high:.0f}"
-    label = f"{label_prefix}doubling every {fit.doubling_time_months:.0f} mo (95% CI {low:.0f}–{high_text})"
+    label = f"{label_prefix}doubling every {fit.doubling_time_months:.0f} mo ({fit.confidence:.0%} CI {low:.0f}–{high_text})"
     return ax.plot(years, fit.predict(years), "--", color=color or BOOK_COLORS[1], linewidth=1.4, label=label)[0]
 
 

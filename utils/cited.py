@@ -3,7 +3,8 @@
 Two data files ship with the package:
 
 - ``milestones.csv``: the models of chapter 1, one row each (year, model, organisation, parameters, training
-  tokens, training compute), and for every figure its source (paper + table, section or quoted phrase).
+  tokens, training compute), and for every figure its source (paper + table, section or quoted phrase). A row
+  is dated by the first public version of its paper: the arXiv posting where there is one.
   Training compute is either ``reported`` (the paper gives FLOPs: the cell holds them) or ``estimated by code``
   (the cell is empty; :func:`utils.history.add_compute_estimates` computes :math:`6ND`), or ``unknown``.
 - ``cited_figures.csv``: every other number the book cites from a paper (``key,value,unit,what,source``);

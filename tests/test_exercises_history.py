@@ -10,8 +10,8 @@ from utils.exercises import history as ex
 
 
 # The solutions, as in the notebook's hidden solution cells.
-def training_compute(n_params, n_tokens):
-    return 6 * n_params * n_tokens
+def encoder_decoder_compute(n_encoder, n_decoder, n_input_tokens, n_target_tokens):
+    return 6 * (n_encoder * n_input_tokens + n_decoder * n_target_tokens)
 
 
 def doubling_time_months(years, values):
@@ -31,7 +31,7 @@ def years_ahead_of_trend(slope, intercept, year, value):
 @pytest.mark.parametrize(
     ("checker", "solution"),
     [
-        (ex.check_training_compute, training_compute),
+        (ex.check_encoder_decoder_compute, encoder_decoder_compute),
         (ex.check_doubling_time_months, doubling_time_months),
         (ex.check_compute_optimal_size, compute_optimal_size),
         (ex.check_years_ahead_of_trend, years_ahead_of_trend),
@@ -45,21 +45,30 @@ def test_solutions_pass(checker, solution, capsys):
 def test_solutions_agree_with_utils():
     from utils.history import compute_optimal_allocation, estimate_training_compute, fit_doubling_time
 
-    assert training_compute(7e9, 1e12) == estimate_training_compute(7e9, 1e12)
-    assert compute_optimal_size(1e22, 20.0) == pytest.approx(compute_optimal_allocation(1e22, 20.0))
+    # Each half is a dense stack that sees its own tokens: the sum of two 6ND estimates.
+    both_halves = estimate_training_compute(5e9, 8e11) + estimate_training_compute(6e9, 2e11)
+    assert encoder_decoder_compute(5e9, 6e9, 8e11, 2e11) == pytest.approx(both_halves, rel=1e-12)
+    # Same formula in float64 (a square root and three products): equal to ~1e-16, 1e-12 allowed.
+    assert compute_optimal_size(1e22, 20.0) == pytest.approx(compute_optimal_allocation(1e22, 20.0), rel=1e-12)
     years = np.array([2000.0, 2003.0, 2007.0, 2010.0])
     values = np.array([1.0, 9.0, 100.0, 900.0])
-    assert doubling_time_months(years, values) == pytest.approx(fit_doubling_time(years, values).doubling_time_months)
+    # polyfit on raw years vs a centred fit: they differ by about 2^-52 × cond([year, 1]) (~1e-10 for years near 2000).
+    tolerance = np.finfo(float).eps * np.linalg.cond(np.column_stack([years, np.ones_like(years)]))
+    assert doubling_time_months(years, values) == pytest.approx(fit_doubling_time(years, values).doubling_time_months, rel=tolerance)
 
 
 @pytest.mark.parametrize(
     ("checker", "wrong", "message"),
     [
-        (ex.check_training_compute, lambda n, d: n * d, "0.167× the expected one.*forget the FLOPs per parameter"),
-        (ex.check_training_compute, lambda n, d: 2 * n * d, "only the forward pass"),
-        (ex.check_training_compute, lambda n, d: 12 * n * d, "2× the expected one.*forward 2 FLOPs"),
-        (ex.check_training_compute, lambda n, d: "6ND", "expected a single number.*got str"),
-        (ex.check_training_compute, 6e20, "expected a function, got float"),
+        (ex.check_encoder_decoder_compute, lambda ne, nd, di, dt: 6 * (ne + nd) * (di + dt), "every token through every parameter"),
+        (ex.check_encoder_decoder_compute, lambda ne, nd, di, dt: 6 * (ne * dt + nd * di), "encoder and decoder swapped"),
+        (ex.check_encoder_decoder_compute, lambda ne, nd, di, dt: 2 * (ne * di + nd * dt), "only the forward pass"),
+        (ex.check_encoder_decoder_compute, lambda ne, nd, di, dt: ne * di + nd * dt, "FLOPs per parameter per token are missing"),
+        (ex.check_encoder_decoder_compute, lambda ne, nd, di, dt: 6 * (ne + nd) * di, "decoder does not read the input tokens"),
+        (ex.check_encoder_decoder_compute, lambda ne, nd, di, dt: 6 * (ne * (di + dt) + nd * dt), "encoder reads only the input tokens"),
+        (ex.check_encoder_decoder_compute, lambda ne, nd, di, dt: 5 * (ne * di + nd * dt), r"0.833× the expected one"),
+        (ex.check_encoder_decoder_compute, lambda ne, nd, di, dt: "6ND", "expected a single number.*got str"),
+        (ex.check_encoder_decoder_compute, 6e20, "expected a function, got float"),
         (ex.check_doubling_time_months, lambda y, v: 1 / np.polyfit(y, np.log2(v), 1)[0], "years, not months"),
         (ex.check_doubling_time_months, lambda y, v: 12 / np.polyfit(y, np.log(v), 1)[0], "natural log"),
         (ex.check_doubling_time_months, lambda y, v: 12 / np.polyfit(y, np.log10(v), 1)[0], "log10"),
@@ -81,15 +90,16 @@ def test_wrong_answers_are_rejected_with_the_right_message(checker, wrong, messa
 
 
 def test_messages_do_not_reveal_the_answer():
-    # The checker's message for a wrong answer never prints the reference value itself.
+    # The checker's message for a wrong answer never prints the reference value itself (first case: 6.38e+22 FLOP).
     with pytest.raises(ExerciseError) as info:
-        ex.check_training_compute(lambda n, d: 5 * n * d)
-    assert "1.2e+20" not in str(info.value) and "1.2e20" not in str(info.value)
+        ex.check_encoder_decoder_compute(lambda ne, nd, di, dt: 5 * (ne * di + nd * dt))
+    expected = encoder_decoder_compute(5.5e9, 5.5e9, 8.0e11, 2.0e11)
+    assert f"{expected:.3g}" not in str(info.value) and f"{expected:g}" not in str(info.value)
 
 
 def test_stub_raises_not_implemented_through_the_checker():
-    def stub(n_params, n_tokens):
+    def stub(n_encoder, n_decoder, n_input_tokens, n_target_tokens):
         raise NotImplementedError("Exercise 1")
 
     with pytest.raises(NotImplementedError):
-        ex.check_training_compute(stub)
+        ex.check_encoder_decoder_compute(stub)

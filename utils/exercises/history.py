@@ -15,7 +15,7 @@ import numpy as np
 from utils.exercises import ExerciseError, _passed
 
 __all__ = [
-    "check_training_compute",
+    "check_encoder_decoder_compute",
     "check_doubling_time_months",
     "check_compute_optimal_size",
     "check_years_ahead_of_trend",
@@ -60,23 +60,43 @@ def _compare(name: str, given: float, expected: float, rtol: float, case: str, h
 
 # Exercise 1 ----------------------------------------------------------------------------------------------------
 
-_COMPUTE_HINTS = {
-    1 / 6: "off by a factor of 6: did you forget the FLOPs per parameter per token?",
-    1 / 3: "off by a factor of 3: did you count only the forward pass (2 FLOPs per parameter per token)?",
-    1 / 2: "off by a factor of 2: a multiply-add is 2 FLOPs, and the backward pass costs twice the forward pass.",
-    2.0: "off by a factor of 2: forward 2 FLOPs + backward 4 FLOPs per parameter per token.",
-}
+
+def _encoder_decoder_mistakes(n_enc: float, n_dec: float, d_in: float, d_tgt: float) -> dict[str, float]:
+    """The values that the usual wrong answers give, each with the hint that names the mistake."""
+    return {
+        "every token through every parameter: an input token passes only through the encoder, a target token only "
+        "through the decoder.": 6 * (n_enc + n_dec) * (d_in + d_tgt),
+        "encoder and decoder swapped: the encoder reads the input tokens, the decoder writes the targets.": 6 * (n_enc * d_tgt + n_dec * d_in),
+        "only the forward pass (2 FLOPs per parameter per token); add the backward pass.": 2 * (n_enc * d_in + n_dec * d_tgt),
+        "the FLOPs per parameter per token are missing.": n_enc * d_in + n_dec * d_tgt,
+        "the decoder does not read the input tokens; it writes the targets.": 6 * (n_enc * d_in + n_dec * d_in),
+        "the encoder reads only the input tokens, not the targets.": 6 * (n_enc * (d_in + d_tgt) + n_dec * d_tgt),
+    }
 
 
-def check_training_compute(training_compute: Callable[[float, float], float]) -> None:
-    """Exercise 1: ``training_compute(n_params, n_tokens) -> float``, training FLOPs of a dense transformer."""
-    name = "training_compute"
-    _require_callable(name, training_compute)
-    for n_params, n_tokens in ((1.0e9, 2.0e10), (7.0e9, 1.0e12), (1.25e8, 3.0e9)):
-        case = f"n_params={n_params:g}, n_tokens={n_tokens:g}"
-        given = _require_number(name, training_compute(n_params, n_tokens))
-        expected = 2 * n_params * n_tokens + 4 * n_params * n_tokens  # forward + backward, counted separately
-        _compare(name, given, expected, 1e-6, case, _COMPUTE_HINTS)
+def check_encoder_decoder_compute(encoder_decoder_compute: Callable[[float, float, float, float], float]) -> None:
+    """Exercise 1: ``encoder_decoder_compute(n_encoder, n_decoder, n_input_tokens, n_target_tokens) -> float``.
+
+    Training FLOPs of an encoder-decoder transformer: each token costs the per-parameter rule of section 1.3 in
+    the weights it passes through (input tokens the encoder, target tokens the decoder); attention scores and
+    the decoder's cross-attention projections of the encoder states are left out.
+    """
+    name = "encoder_decoder_compute"
+    _require_callable(name, encoder_decoder_compute)
+    cases = ((5.5e9, 5.5e9, 8.0e11, 2.0e11), (2.0e8, 3.0e8, 1.0e10, 4.0e10), (1.0e9, 1.0e8, 3.0e11, 3.0e10))
+    for n_enc, n_dec, d_in, d_tgt in cases:
+        case = f"n_encoder={n_enc:g}, n_decoder={n_dec:g}, n_input_tokens={d_in:g}, n_target_tokens={d_tgt:g}"
+        given = _require_number(name, encoder_decoder_compute(n_enc, n_dec, d_in, d_tgt))
+        # Forward 2 + backward 4 FLOPs per parameter per token, in each half for the tokens it processes.
+        expected = (2 + 4) * n_enc * d_in + (2 + 4) * n_dec * d_tgt
+        if math.isclose(given, expected, rel_tol=1e-9):  # float64 sums of two products: error ~1e-16
+            continue
+        for hint, wrong in _encoder_decoder_mistakes(n_enc, n_dec, d_in, d_tgt).items():
+            if math.isclose(given, wrong, rel_tol=1e-9):
+                raise ExerciseError(f"{name}: wrong value for {case}. Hint: {hint}")
+        raise ExerciseError(
+            f"{name}: wrong value for {case}: your answer is {given / expected:.3g}× the expected one (allowed relative error 1e-09)."
+        )
     _passed(name)
 
 
@@ -115,6 +135,7 @@ def check_doubling_time_months(doubling_time_months: Callable[[np.ndarray, np.nd
         expected = _reference_doubling_months(years, values)
         if given <= 0:
             raise ExerciseError(f"{name}: expected a positive number of months for growing data ({case}), got {given:.3g}")
+        # 1e-6 admits any float64 least-squares method: polyfit on raw years errs by about 2^-52 × cond([year, 1]) ~ 1e-10.
         _compare(name, given, expected, 1e-6, case, _DOUBLING_HINTS)
     _passed(name)
 
@@ -142,6 +163,7 @@ def check_compute_optimal_size(compute_optimal_size: Callable[[float, float], tu
                 f"{name}: for {case} your n_params ({n_params:.3g}) exceeds your n_tokens ({n_tokens:.3g}): "
                 "did you swap them? The tuple is (n_params, n_tokens)."
             )
+        # rel_tol 1e-6: a square root and a few products in float64 err by ~1e-16; any correct derivation passes.
         if not math.isclose(n_tokens / n_params, ratio, rel_tol=1e-6):
             raise ExerciseError(
                 f"{name}: for {case} your n_tokens / n_params is {n_tokens / n_params:.4g}, expected tokens_per_param = {ratio:g}"
@@ -166,6 +188,8 @@ def check_years_ahead_of_trend(years_ahead_of_trend: Callable[[float, float, flo
     """
     name = "years_ahead_of_trend"
     _require_callable(name, years_ahead_of_trend)
+    # rel_tol 1e-6 below: a learner may take log2 in another way (log(v)/log(2)), which differs by a few 2^-53;
+    # abs_tol 1e-9 years for a model that sits on the trend (expected 0).
     cases = ((1.6, -3150.0, 2020.0, 2.0**85), (0.5, -990.0, 2010.0, 2.0**8), (2.2, -4400.0, 2024.0, 2.0**60))
     for slope, intercept, year, value in cases:
         case = f"slope={slope:g}, intercept={intercept:g}, year={year:g}, value=2^{math.log2(value):g}"

@@ -44,7 +44,7 @@ def test_seed_everything_makes_runs_repeat():
         env.seed_everything(7)
         draws.append((random.random(), float(np.random.rand()), float(torch.rand(1))))
     assert draws[0] == draws[1]
-    with pytest.raises(ValueError, match="non-negative int"):
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
         env.seed_everything(-1)
 
 

@@ -40,6 +40,8 @@ def describe(value) -> str:
 
 def fail(message: str, error: type[Exception] = ValueError, hint: str = "") -> None:
     """Raise ``error`` with ``message`` and, when given, the ``hint`` on what to do (in parentheses)."""
+    if not (isinstance(error, type) and issubclass(error, BaseException)):
+        raise TypeError(f"error must be an exception class such as ValueError, got {error!r}")
     raise error(f"{message} ({hint})" if hint else message)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.checks import check_int, describe
 from utils.env import cache_dir, package_file
 from utils.registry import REGISTRY, DataFetchError, fetch, is_cached, manifest_problems, write_manifest
 
@@ -36,6 +37,25 @@ __all__ = [
 ]
 
 SPLITS_FOLDER = "splits"  # inside the package: one JSON file of split ids per dataset
+_MIN_PER_CLASS = 10  # a stratified 80/10/10 split needs at least one example of each class in val and test
+
+
+def _check_labels(labels) -> np.ndarray:
+    """``labels`` as a 1-D int64 array of class indices ``0..n_classes-1``."""
+    array = np.asarray(labels) if not isinstance(labels, (str, bytes)) else None
+    if array is None or array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) and array.size):
+        raise TypeError(f"labels must be a non-empty 1-D array of int class ids, got {describe(labels)}")
+    if array.min() < 0:
+        raise ValueError(f"labels must be class ids >= 0, got {int(array.min())}")
+    return array.astype(np.int64)
+
+
+def _check_same_length(items, labels) -> None:
+    if not hasattr(items, "__len__") or isinstance(items, str):
+        raise TypeError(f"items must be a list with one entry per example, got {describe(items)}")
+    if len(items) != len(labels):
+        raise ValueError(f"items and labels must have one entry per example, got {len(items)} items and "
+                         f"{len(labels)} labels")
 
 
 # --------------------------------------------------------------------------------------------- datasets
@@ -54,6 +74,10 @@ class TextClassificationData:
     labels: np.ndarray
     label_names: list[str]
     split_ids: dict[str, np.ndarray]
+
+    def __post_init__(self):
+        _check_same_length(self.texts, self.labels)
+        _check_dataset(self.labels, self.label_names, self.split_ids)
 
     def split(self, name: str) -> tuple[list[str], np.ndarray]:
         """The texts (``list[str]``) and labels (``(n,)`` int64) of split ``name``: train, val or test."""
@@ -74,6 +98,12 @@ class ImageClassificationData:
     label_names: list[str]
     split_ids: dict[str, np.ndarray]
 
+    def __post_init__(self):
+        if getattr(self.images, "ndim", None) != 3:
+            raise ValueError(f"images must be an array (n, height, width), got {describe(self.images)}")
+        _check_same_length(self.images, self.labels)
+        _check_dataset(self.labels, self.label_names, self.split_ids)
+
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The images ``(n, H, W)`` float32 and labels ``(n,)`` int64 of split ``name``: train, val or test."""
         ids = _split_ids(self.split_ids, name)
@@ -81,6 +111,14 @@ class ImageClassificationData:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+def _check_dataset(labels, label_names, split_ids) -> None:
+    labels = _check_labels(labels)
+    if labels.max() >= len(label_names):
+        raise ValueError(f"labels must be below len(label_names)={len(label_names)}, got {int(labels.max())}")
+    if set(split_ids) != {"train", "val", "test"}:
+        raise ValueError(f"split_ids must have the keys train, val and test, got {sorted(split_ids)}")
 
 
 def _split_ids(split_ids: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -93,6 +131,13 @@ def make_split(labels: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """A stratified 80/10/10 split of ``range(len(labels))``: ``{'train','val','test'} -> sorted int64 ids``."""
     from sklearn.model_selection import train_test_split
 
+    labels = _check_labels(labels)
+    check_int("seed", seed, minimum=0)
+    counts = np.bincount(labels)
+    if counts[counts > 0].min() < _MIN_PER_CLASS:
+        rare = int(np.flatnonzero((counts > 0) & (counts < _MIN_PER_CLASS))[0])
+        raise ValueError(f"labels: class {rare} has {counts[rare]} examples; a stratified 80/10/10 split needs at "
+                         f"least {_MIN_PER_CLASS} of each class (merge rare classes or drop them)")
     ids = np.arange(len(labels))
     train, rest = train_test_split(ids, test_size=0.2, stratify=labels, random_state=seed)
     val, test = train_test_split(rest, test_size=0.5, stratify=labels[rest], random_state=seed)
@@ -111,13 +156,17 @@ def stored_split(key: str, items: list[str], labels: np.ndarray) -> dict[str, np
 
     ``items`` identify the examples (texts, or file names). Returns ``{'train','val','test'} -> int64 ids``.
     """
-    path = package_file(SPLITS_FOLDER, f"{key}.json")
-    if not path.exists():
+    if not isinstance(key, str):
+        raise TypeError(f"key must be the dataset's name (a str), got {key!r}")
+    _check_same_length(items, labels)
+    try:
+        path = package_file(SPLITS_FOLDER, f"{key}.json")
+    except FileNotFoundError:
         raise DataFetchError(
-            f"no stored split for '{key}' ({path} is missing): a new dataset needs its split made once and "
-            f"shipped with the package: utils.data.write_split('{key}', items, labels, folder) with folder = the "
-            "utils/splits folder of a source checkout, then commit the file."
-        )
+            f"no stored split for '{key}': a new dataset needs its split made once and shipped with the package: "
+            f"utils.data.write_split('{key}', items, labels, folder) with folder = the utils/splits folder of a "
+            "source checkout, then commit the file."
+        ) from None
     stored = json.loads(path.read_text())
     if stored["fingerprint"] != _fingerprint(items, labels):
         raise DataFetchError(
@@ -134,6 +183,9 @@ def stored_split(key: str, items: list[str], labels: np.ndarray) -> dict[str, np
 def write_split(key: str, items: list[str], labels: np.ndarray, folder: Path) -> Path:
     """Make the split of a new dataset with :func:`make_split` and write it as ``folder/<key>.json`` (a maintainer's
     step: ``folder`` is ``utils/splits`` of a source checkout, and the file is committed)."""
+    _check_same_length(items, labels)
+    if not Path(folder).is_dir():
+        raise NotADirectoryError(f"folder must be an existing folder (utils/splits of a source checkout), got {folder!r}")
     split = make_split(labels)
     path = Path(folder) / f"{key}.json"
     path.write_text(json.dumps({"fingerprint": _fingerprint(items, labels), "n": len(items),
@@ -253,6 +305,8 @@ _GUTENBERG_END = re.compile(r"\*\*\* ?END OF (THIS|THE) PROJECT GUTENBERG", re.I
 
 def strip_gutenberg(text: str) -> str:
     """``text`` without a Project Gutenberg header (up to its START line) and licence footer (from its END line)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {describe(text)}")
     start = _GUTENBERG_START.search(text)
     if start:
         text = text[start.end():]
@@ -374,16 +428,31 @@ def _text_counts(data: TextClassificationData | ImageClassificationData) -> dict
 
 def count_safetensors_parameters(path: Path) -> int:
     """Number of parameters in a safetensors file, read from its header (no tensor is loaded)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="numpy") as f:
-        return sum(int(np.prod(f.get_slice(name).get_shape())) for name in f.keys())
+    _check_file(path, ".safetensors")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return sum(int(np.prod(f.get_slice(name).get_shape())) for name in f.keys())
+    except SafetensorError as error:
+        raise ValueError(f"path {path} is not a readable safetensors file ({error}): a truncated download? "
+                         "run `python -m utils.data` to repair the cache") from None
+
+
+def _check_file(path, suffix: str) -> None:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or Path), got {describe(path)}")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"path {path} is not a file: run `python -m utils.data` to fetch the models")
+    if not str(path).endswith(suffix):
+        raise ValueError(f"path must name a {suffix} file, got {path}")
 
 
 def count_gguf_parameters(path: Path) -> int:
     """Number of parameters (weights, whatever their quantization) in a GGUF file, read from its tensor index."""
     from gguf import GGUFReader
 
+    _check_file(path, ".gguf")
     return sum(int(tensor.n_elements) for tensor in GGUFReader(str(path)).tensors)
 
 

@@ -13,6 +13,8 @@ import time
 import warnings
 from pathlib import Path
 
+from utils.checks import check_int, check_number
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no per-file loading bars in the book's outputs
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without ipywidgets
@@ -46,12 +48,19 @@ def get_device(preferred: str | None = None):
     """
     import torch
 
+    if isinstance(preferred, torch.device):
+        preferred = str(preferred)
+    if preferred is not None and not isinstance(preferred, str):
+        raise TypeError(f"preferred (the device) must be a str such as 'cuda:0' or a torch.device, got {preferred!r}")
     choice = preferred or os.environ.get(DEVICE_ENV) or None
     if choice is None:
         return torch.device(next(kind for kind in _DEVICE_KINDS if _available(kind)))
-    kind = choice.split(":")[0].lower()
-    if kind not in _DEVICE_KINDS:
-        raise ValueError(f"unknown device {choice!r}: expected one of {', '.join(_DEVICE_KINDS)} (e.g. 'cuda:0').")
+    kind, _, index = choice.partition(":")
+    source = "preferred" if preferred else f"${DEVICE_ENV}"
+    if kind.lower() not in _DEVICE_KINDS or (index and not index.isdigit()):
+        raise ValueError(f"unknown device {choice!r} ({source}): expected one of {', '.join(_DEVICE_KINDS)} "
+                         "(e.g. 'cuda:0').")
+    kind = kind.lower()
     if not _available(kind):
         found = [k for k in _DEVICE_KINDS if _available(k)]
         raise RuntimeError(
@@ -64,8 +73,7 @@ def get_device(preferred: str | None = None):
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy and PyTorch (all devices) with ``seed`` (an ``int`` ≥ 0)."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, minimum=0)
     import numpy as np
     import torch
 
@@ -102,7 +110,13 @@ def package_file(*parts: str) -> Path:
     """
     from importlib import resources
 
-    return Path(str(resources.files("utils").joinpath(*parts)))
+    if not parts or not all(isinstance(part, str) and part for part in parts):
+        raise TypeError(f"parts must be non-empty strings naming a file inside utils/, got {parts!r}")
+    path = Path(str(resources.files("utils").joinpath(*parts)))
+    if not path.exists():
+        raise FileNotFoundError(f"no file {'/'.join(parts)} in the installed utils package ({path}): "
+                                "reinstall the course package (pip install -e .) from a full checkout")
+    return path
 
 
 def start_timer() -> float:
@@ -129,7 +143,7 @@ def device_description(device=None) -> str:
     """A short human description of ``device`` (default :func:`get_device`), e.g. ``'cuda (NVIDIA H100 80GB HBM3)'``."""
     import torch
 
-    device = torch.device(device) if device is not None else get_device()
+    device = _as_device(device)
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
@@ -152,6 +166,8 @@ def package_versions() -> dict[str, str]:
 
 def environment_report(started_at: float | None = None) -> str:
     """Print and return the report that closes every chapter: mode, device, versions, wall time since ``started_at``."""
+    if started_at is not None:
+        check_number("started_at", started_at, hint="pass the value of utils.env.start_timer() from the set-up cell")
     lines = [
         f"mode        : {'quick' if quick_mode() else 'full'} ({QUICK_ENV}={os.environ.get(QUICK_ENV, '')!r})",
         f"device      : {device_description()}",
@@ -169,7 +185,8 @@ def require_memory(n_bytes: int, device=None, what: str = "this step") -> None:
     """Raise a ``MemoryError`` that says what to change when ``device`` has less than ``n_bytes`` free."""
     import torch
 
-    device = torch.device(device) if device is not None else get_device()
+    check_int("n_bytes", n_bytes, minimum=0)
+    device = _as_device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
     else:
@@ -179,6 +196,17 @@ def require_memory(n_bytes: int, device=None, what: str = "this step") -> None:
             f"{what} needs about {n_bytes / 2**30:.1f} GiB on {device} but only {free / 2**30:.1f} GiB is free: "
             f"use quick mode ({QUICK_ENV}=1), a smaller batch size, or a machine with more memory."
         )
+
+
+def _as_device(device):
+    """``device`` (a str, a torch.device or None for :func:`get_device`) as a ``torch.device`` that exists here."""
+    import torch
+
+    if device is None:
+        return get_device()
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str such as 'cpu' or 'cuda:0', or a torch.device, got {device!r}")
+    return get_device(str(device))
 
 
 def _free_host_memory() -> int | None:

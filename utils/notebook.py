@@ -45,8 +45,25 @@ if "google.colab" in sys.modules and not os.path.exists("utils"):
 _VOLATILE_CELL_METADATA = ("papermill", "execution", "ExecuteTime", "collapsed", "scrolled")
 
 
+def _check_notebook(nb) -> None:
+    if not isinstance(nb, nbformat.NotebookNode) or "cells" not in nb:
+        hint = " (read it first: nbformat.read(path, as_version=4))" if isinstance(nb, (str, os.PathLike)) else ""
+        raise TypeError(f"nb must be a notebook (nbformat.NotebookNode){hint}, got {nb!r:.60}")
+
+
+def _check_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be the path of a .ipynb file, got {path!r:.60}")
+    path = Path(path)
+    if path.suffix != ".ipynb" or not path.is_file():
+        raise FileNotFoundError(f"path must be an existing .ipynb file, got {str(path)!r} "
+                                "(run from the repository root: notebooks/NN_name.ipynb)")
+    return path
+
+
 def code_hash(nb: nbformat.NotebookNode) -> str:
     """``'sha256:<hex>'`` of the notebook's code cells (sources, trailing whitespace ignored), in order."""
+    _check_notebook(nb)
     digest = hashlib.sha256()
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -60,6 +77,7 @@ def outputs_hash(nb: nbformat.NotebookNode) -> str:
     The stamp records it, so outputs that changed after the full-mode run (a quick run saved over them in
     JupyterLab, an edited output) make the notebook stale, whatever they print.
     """
+    _check_notebook(nb)
     digest = hashlib.sha256()
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -81,6 +99,7 @@ def _joined(value) -> str:
 
 def error_outputs(nb: nbformat.NotebookNode) -> list[str]:
     """One line per error output in ``nb``: ``'cell <i>: <ename>: <evalue>'``."""
+    _check_notebook(nb)
     found = []
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
@@ -95,7 +114,7 @@ def problems(path: Path) -> list[str]:
     Checks: a stamp exists, it says full mode and names the CPU model, its code and outputs hashes equal the code and
     outputs now, no error outputs, and the chapter conventions (a ``parameters`` cell, the closing environment report).
     """
-    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.read(_check_path(path), as_version=4)
     found = []
     stamp = nb.metadata.get(STAMP_KEY)
     if stamp is None:
@@ -155,6 +174,12 @@ def _clean(nb: nbformat.NotebookNode) -> None:
 
 def make_stamp(nb: nbformat.NotebookNode, wall_time_s: float, quick_wall_time_s: float | None) -> dict:
     """The stamp for a notebook just executed in full mode on this machine."""
+    from utils.checks import check_number
+
+    _check_notebook(nb)
+    check_number("wall_time_s", wall_time_s, minimum=0)
+    if quick_wall_time_s is not None:
+        check_number("quick_wall_time_s", quick_wall_time_s, minimum=0)
     import torch
 
     from utils.env import cpu_model, device_description, get_device, package_versions
@@ -177,6 +202,7 @@ def make_stamp(nb: nbformat.NotebookNode, wall_time_s: float, quick_wall_time_s:
 
 def execute_and_stamp(path: Path, quick_first: bool = True) -> dict:
     """Execute ``path`` in full mode with papermill (after a timed quick run), write outputs and stamp in place."""
+    path = _check_path(path)
     quick_wall = None
     if quick_first:
         _, quick_wall = _run(path, quick=True)

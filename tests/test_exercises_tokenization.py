@@ -1,30 +1,42 @@
-"""Chapter 4 exercises: the solutions pass their checkers, known-wrong answers are rejected."""
+"""Chapter 4 exercises: the solutions pass their checkers, known-wrong answers are rejected with a helpful message."""
+
+import re
 
 import pytest
 
 from utils.exercises import ExerciseError
 from utils.exercises import tokenization as ex
+from utils.bpe import count_pretokens, train_bpe_from_counts
 
 # ---------------------------------------------------------------- solutions
 
 
-def count_pairs(ids):
-    counts = {}
-    for pair in zip(ids, ids[1:]):
-        counts[pair] = counts.get(pair, 0) + 1
-    return counts
+def encode_pretoken(word, merges):
+    ranks = {pair: rank for rank, pair in enumerate(merges)}
+    parts = [bytes([b]) for b in word]
+    while len(parts) > 1:
+        pairs = [p for p in zip(parts, parts[1:]) if p in ranks]
+        if not pairs:
+            break
+        best = min(pairs, key=ranks.get)
+        out, i = [], 0
+        while i < len(parts):
+            if i + 1 < len(parts) and (parts[i], parts[i + 1]) == best:
+                out.append(parts[i] + parts[i + 1])
+                i += 2
+            else:
+                out.append(parts[i])
+                i += 1
+        parts = out
+    return parts
 
 
-def apply_merge(ids, pair, new_id):
-    out, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
+def split_special(text, special_tokens):
+    if not special_tokens:
+        return [text] if text else []
+    longest_first = sorted(special_tokens, key=len, reverse=True)
+    pattern = "(" + "|".join(re.escape(t) for t in longest_first) + ")"
+    return [piece for piece in re.split(pattern, text) if piece]
 
 
 def bytes_per_token(texts, encode):
@@ -45,66 +57,90 @@ def wordpiece_word(word, vocab):
     return pieces
 
 
-@pytest.mark.parametrize(
-    "checker, solution",
-    [
-        (ex.check_count_pairs, count_pairs),
-        (ex.check_apply_merge, apply_merge),
-        (ex.check_bytes_per_token, bytes_per_token),
-        (ex.check_wordpiece_word, wordpiece_word),
-    ],
-)
+SOLUTIONS = [
+    (ex.check_encode_pretoken, encode_pretoken),
+    (ex.check_split_special, split_special),
+    (ex.check_bytes_per_token, bytes_per_token),
+    (ex.check_wordpiece_word, wordpiece_word),
+]
+
+
+@pytest.mark.parametrize("checker, solution", SOLUTIONS)
 def test_solutions_pass(checker, solution, capsys):
     checker(solution)
     out = capsys.readouterr().out
     assert out.count("✓") == 1 and "correct" in out
 
 
+def test_toy_merges_are_the_chapters():
+    """The checker's toy merges are those the chapter trains on its toy corpus (8 merges)."""
+    toy = count_pretokens("low low low low low lower lower newest newest newest newest newest newest "
+                          "widest widest widest")
+    assert train_bpe_from_counts(toy, 256 + 8)[1] == ex.TOY_MERGES
+
+
 # ---------------------------------------------------------------- known-wrong answers
 
 
-def count_pairs_non_overlapping(ids):
-    counts, i = {}, 0
-    while i + 1 < len(ids):
-        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
-        i += 2
-    return counts
-
-
-def count_pairs_string_keys(ids):
-    return {f"{a},{b}": n for (a, b), n in count_pairs(ids).items()}
-
-
-def count_pairs_as_list(ids):
-    return list(count_pairs(ids).items())
-
-
-def apply_merge_overlapping(ids, pair, new_id):
-    # replaces every position where the pair starts, even inside an occurrence already replaced
-    out, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
-            out.append(new_id)
-        elif not (i > 0 and (ids[i - 1], ids[i]) == pair):
-            out.append(ids[i])
-        i += 1
-    return out
-
-
-def apply_merge_drops_last(ids, pair, new_id):
-    out, i = [], 0
-    while i + 1 < len(ids):
-        if (ids[i], ids[i + 1]) == pair:
-            out.append(new_id)
-            i += 2
+def encode_leftmost_first(word, merges):
+    # merges the leftmost pair that is a merge, whatever its rank
+    known = set(merges)
+    parts = [bytes([b]) for b in word]
+    while True:
+        for i, pair in enumerate(zip(parts, parts[1:])):
+            if pair in known:
+                parts[i : i + 2] = [pair[0] + pair[1]]
+                break
         else:
-            out.append(ids[i])
-            i += 1
-    return out
+            return parts
 
 
-def apply_merge_tuple(ids, pair, new_id):
-    return tuple(apply_merge(ids, pair, new_id))
+def encode_one_merge_only(word, merges):
+    # applies the best merge once and stops
+    ranks = {pair: rank for rank, pair in enumerate(merges)}
+    parts = [bytes([b]) for b in word]
+    pairs = [p for p in zip(parts, parts[1:]) if p in ranks]
+    if not pairs:
+        return parts
+    best = min(pairs, key=ranks.get)
+    i = list(zip(parts, parts[1:])).index(best)
+    return parts[:i] + [best[0] + best[1]] + parts[i + 2 :]
+
+
+def encode_as_str(word, merges):
+    return [p.decode("utf-8", "replace") for p in encode_pretoken(word, merges)]
+
+
+def encode_drops_unmerged(word, merges):
+    return [p for p in encode_pretoken(word, merges) if len(p) > 1]
+
+
+def split_unescaped(text, special_tokens):
+    if not special_tokens:
+        return [text] if text else []
+    pattern = "(" + "|".join(sorted(special_tokens, key=len, reverse=True)) + ")"
+    return [piece for piece in re.split(pattern, text) if piece]
+
+
+def split_in_given_order(text, special_tokens):
+    if not special_tokens:
+        return [text] if text else []
+    pattern = "(" + "|".join(re.escape(t) for t in special_tokens) + ")"
+    return [piece for piece in re.split(pattern, text) if piece]
+
+
+def split_keeps_empty(text, special_tokens):
+    if not special_tokens:
+        return [text]
+    pattern = "(" + "|".join(re.escape(t) for t in sorted(special_tokens, key=len, reverse=True)) + ")"
+    return re.split(pattern, text)
+
+
+def split_drops_tokens(text, special_tokens):
+    if not special_tokens:
+        return [text] if text else []
+    pattern = "|".join(re.escape(t) for t in sorted(special_tokens, key=len, reverse=True))
+    return [piece for piece in re.split(pattern, text) if piece]
 
 
 def bytes_per_token_characters(texts, encode):
@@ -155,12 +191,14 @@ def not_attempted(*args):
 @pytest.mark.parametrize(
     "checker, wrong, message",
     [
-        (ex.check_count_pairs, count_pairs_non_overlapping, r"count_pairs\(\[1, 2, 3, 1, 2\]\): expected 3 items, got 2.*overlapping"),
-        (ex.check_count_pairs, count_pairs_string_keys, "keys must be tuples"),
-        (ex.check_count_pairs, count_pairs_as_list, "expected a value of type dict, got list"),
-        (ex.check_apply_merge, apply_merge_overlapping, r"apply_merge\(\[7, 7, 7\], \(7, 7\), 256\): not equal.*two positions later"),
-        (ex.check_apply_merge, apply_merge_drops_last, r"apply_merge\(\[1, 2\], \(2, 1\), 300\): expected 2 items, got 1.*keep the last id"),
-        (ex.check_apply_merge, apply_merge_tuple, "expected a value of type list, got tuple"),
+        (ex.check_encode_pretoken, encode_leftmost_first, r"encode_pretoken\(b'abc'\): not equal.*lowest rank"),
+        (ex.check_encode_pretoken, encode_one_merge_only, r"encode_pretoken\(b' lowest'\): expected 3 items, got 6.*look again"),
+        (ex.check_encode_pretoken, encode_as_str, r"the pieces must be bytes"),
+        (ex.check_encode_pretoken, encode_drops_unmerged, r"encode_pretoken\(b' lowest'\): the pieces do not concatenate"),
+        (ex.check_split_special, split_unescaped, r"split_special\('Hello<\|endoftext\|>World', \['<\|endoftext\|>'\]\): expected 3 items, got \d+.*re.escape.*'or'"),
+        (ex.check_split_special, split_in_given_order, r"split_special\('x<a><b>y<a>', \['<a>', '<a><b>'\]\): not equal.*longest"),
+        (ex.check_split_special, split_keeps_empty, r"split_special\('x\|y<\|endoftext\|>', \['<\|endoftext\|>'\]\): expected 2 items, got 3.*empty pieces"),
+        (ex.check_split_special, split_drops_tokens, r"do not concatenate back.*capturing group"),
         (ex.check_bytes_per_token, bytes_per_token_characters, r"not close enough.*text.encode\('utf-8'\)"),
         (ex.check_bytes_per_token, bytes_per_token_mean_of_ratios, "not close enough.*divide the totals"),
         (ex.check_wordpiece_word, wordpiece_shortest_first, r"wordpiece_word\('unaffable'\): expected 2 items, got 1.*longest"),
@@ -173,9 +211,7 @@ def test_wrong_answers_rejected(checker, wrong, message):
         checker(wrong)
 
 
-@pytest.mark.parametrize(
-    "checker", [ex.check_count_pairs, ex.check_apply_merge, ex.check_bytes_per_token, ex.check_wordpiece_word]
-)
+@pytest.mark.parametrize("checker", [checker for checker, _ in SOLUTIONS])
 def test_stub_raises_not_implemented(checker):
     with pytest.raises(NotImplementedError):
         checker(not_attempted)
@@ -183,5 +219,8 @@ def test_stub_raises_not_implemented(checker):
 
 def test_messages_do_not_reveal_the_answer():
     with pytest.raises(ExerciseError) as info:
-        ex.check_apply_merge(apply_merge_drops_last)
-    assert "256, 3, 256" not in str(info.value)  # the expected list is never printed
+        ex.check_encode_pretoken(encode_leftmost_first)
+    assert "b'bc'" not in str(info.value)  # the expected pieces of b'abc' are never printed
+    with pytest.raises(ExerciseError) as info:
+        ex.check_split_special(split_in_given_order)
+    assert "'<a><b>', 'y'" not in str(info.value)

@@ -7,69 +7,92 @@ wrong; a right one prints "✓ name: correct".
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 
 from utils.exercises import ExerciseError, check_close, check_equal, check_type
 
-__all__ = ["check_count_pairs", "check_apply_merge", "check_bytes_per_token", "check_wordpiece_word"]
+__all__ = ["TOY_MERGES", "check_encode_pretoken", "check_split_special", "check_bytes_per_token", "check_wordpiece_word"]
 
 
-def _check_cases(name: str, labels: list[str], given: list, expected: list, hint: str) -> None:
-    """Name the first case that differs (without its answer), else print one "✓" line for all cases."""
-    for label, g, e in zip(labels, given, expected):
+def _check_cases(name: str, labels: list[str], given: list, expected: list, hint: str | list[str]) -> None:
+    """Name the first case that differs (without its answer), else print one "✓" line for all cases.
+
+    ``hint`` is one hint for every case, or one per case."""
+    hints = [hint] * len(labels) if isinstance(hint, str) else hint
+    for label, g, e, case_hint in zip(labels, given, expected, hints):
         if g != e:
             check_type(f"{name}({label})", g, type(e))
             detail = f"expected {len(e)} items, got {len(g)}" if len(g) != len(e) else "not equal to the expected answer"
-            raise ExerciseError(f"{name}({label}): {detail}. Hint: {hint}")
+            raise ExerciseError(f"{name}({label}): {detail}. Hint: {case_hint}")
     check_equal(name, given, expected)
 
 
-def check_count_pairs(count_pairs: Callable[[list[int]], dict[tuple[int, int], int]]) -> None:
-    """Exercise 1: ``count_pairs(ids) -> dict`` mapping each adjacent pair ``(ids[i], ids[i+1])`` to the number
-    of positions ``i`` where it occurs (overlapping occurrences count: ``[7, 7, 7]`` holds ``(7, 7)`` twice)."""
-    name = "count_pairs"
-    cases = [[1, 2, 3, 1, 2], [5], [], [7, 7, 7], [104, 101, 108, 108, 111, 32, 104, 101], [0, 0, 0, 0, 1, 0]]
+#: The eight merges the chapter learns from its toy corpus ("low", "lower", "newest", "widest"), in rank order.
+TOY_MERGES = [(b"s", b"t"), (b"e", b"st"), (b"o", b"w"), (b"l", b"ow"), (b"w", b"est"), (b"n", b"e"),
+              (b"ne", b"west"), (b" ", b"newest")]
+
+
+def _encode_reference(word: bytes, merges: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+    """The pieces of ``word`` by the course's encoder: one pre-token (the pattern takes the whole text)."""
+    from utils.bpe import Tokenizer
+
+    vocab = dict(enumerate([bytes([b]) for b in range(256)] + [a + b for a, b in merges]))
+    tokenizer = Tokenizer(vocab, merges, pattern=r"[\s\S]+")
+    return [tokenizer.vocab[i] for i in tokenizer.encode(word.decode("utf-8"))]
+
+
+def check_encode_pretoken(encode_pretoken: Callable[[bytes, list[tuple[bytes, bytes]]], list[bytes]]) -> None:
+    """Exercise 1: ``encode_pretoken(word, merges) -> list[bytes]``: start from the single bytes of ``word`` and,
+    again and again, merge the adjacent pair of lowest rank (its index in ``merges``), every occurrence of it,
+    until no adjacent pair is a merge. The pieces concatenate to ``word``."""
+    name = "encode_pretoken"
+    rank_trap = [(b"b", b"c"), (b"a", b"b")]  # leftmost-first merges (a, b); the lower rank is (b, c)
+    cases = [(b" lowest", TOY_MERGES), (b" newest", TOY_MERGES), (b"stews", TOY_MERGES), (b" widest", TOY_MERGES),
+             (b"abc", rank_trap), (b"abcabc", rank_trap), (b"aaa", [(b"a", b"a"), (b"aa", b"aa")]),
+             (b"aaaa", [(b"a", b"a"), (b"aa", b"aa")]), ("été".encode(), [(b"\xc3", b"\xa9"), (b"\xc3\xa9", b"t")]),
+             (b"xyz", TOY_MERGES), (b"", TOY_MERGES)]
     given = []
-    for ids in cases:
-        result = count_pairs(list(ids))
-        check_type(f"{name}({ids})", result, dict)
-        if any(not isinstance(k, tuple) for k in result):
-            raise ExerciseError(f"{name}({ids}): the keys must be tuples (left id, right id)")
-        given.append(dict(result))
-    expected = [dict(Counter(zip(ids, ids[1:]))) for ids in cases]
-    _check_cases(name, [str(c) for c in cases], given, expected,
-                 "look at every position i from 0 to len(ids) - 2; overlapping pairs count")
+    for word, merges in cases:
+        result = encode_pretoken(bytes(word), list(merges))
+        check_type(f"{name}({word!r})", result, list)
+        if any(not isinstance(piece, bytes) for piece in result):
+            raise ExerciseError(f"{name}({word!r}): the pieces must be bytes (like b'st'), got "
+                                f"{sorted({type(p).__name__ for p in result})}")
+        if b"".join(result) != word:
+            raise ExerciseError(f"{name}({word!r}): the pieces do not concatenate back to the word; a merge joins "
+                                "two neighbours, it never drops or reorders bytes")
+        given.append(result)
+    expected = [_encode_reference(word, merges) for word, merges in cases]
+    _check_cases(name, [repr(word) for word, _ in cases], given, expected,
+                 "among ALL adjacent pairs, merge the one that comes first in merges (lowest rank), not the "
+                 "leftmost one; then look again, until no adjacent pair is in merges")
 
 
-def _merge_reference(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    out, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
+def check_split_special(split_special: Callable[[str, list[str]], list[str]]) -> None:
+    """Exercise 2: ``split_special(text, special_tokens) -> list[str]``: the pieces of ``text`` in order, each
+    special token a piece of its own, no empty piece; where two special tokens overlap, the longer wins."""
+    from utils.bpe import split_special_tokens
 
-
-def check_apply_merge(apply_merge: Callable[[list[int], tuple[int, int], int], list[int]]) -> None:
-    """Exercise 2: ``apply_merge(ids, pair, new_id) -> list[int]`` replaces every occurrence of ``pair``,
-    scanning left to right (an occurrence that overlaps one already replaced is skipped), by ``new_id``."""
-    name = "apply_merge"
-    cases = [
-        ([1, 2, 3, 1, 2], (1, 2), 256),
-        ([1, 2], (2, 1), 300),
-        ([7, 7, 7], (7, 7), 256),
-        ([7, 7, 7, 7], (7, 7), 256),
-        ([3, 1, 2], (1, 2), 999),
-        ([], (1, 2), 256),
-    ]
-    given = [apply_merge(list(ids), pair, new_id) for ids, pair, new_id in cases]
-    expected = [_merge_reference(ids, pair, new_id) for ids, pair, new_id in cases]
-    _check_cases(name, [f"{ids}, {pair}, {new_id}" for ids, pair, new_id in cases], given, expected,
-                 "after replacing a pair, continue two positions later; keep the last id when it is unpaired")
+    name = "split_special"
+    eot, a, ab = "<|endoftext|>", "<a>", "<a><b>"
+    escape = "escape the tokens (re.escape): '|' means 'or' in a regular expression"
+    empty = "drop the empty pieces (re.split gives one where a special token starts or ends the text)"
+    cases = [("Hello<|endoftext|>World", [eot], escape), ("x|y<|endoftext|>", [eot], empty),
+             ("x<a><b>y<a>", [a, ab], "try the longest special token first, so that '<a><b>' wins over '<a>'"),
+             ("<a><a>", [a], "drop the empty piece between two adjacent special tokens"),
+             ("plain text", [], "with no special tokens the text is one piece"),
+             ("no special token here", [eot], escape), ("", [a], empty)]
+    given = []
+    for text, specials, _ in cases:
+        result = split_special(text, list(specials))
+        check_type(f"{name}({text!r})", result, list)
+        if "".join(map(str, result)) != text:
+            raise ExerciseError(f"{name}({text!r}, {specials}): the pieces do not concatenate back to the text; "
+                                "keep the special tokens as pieces (a capturing group in re.split keeps them)")
+        given.append(result)
+    expected = [[piece for piece, _ in split_special_tokens(text, specials)] for text, specials, _ in cases]
+    _check_cases(name, [f"{text!r}, {specials}" for text, specials, _ in cases], given, expected,
+                 [hint for _, _, hint in cases])
 
 
 def check_bytes_per_token(bytes_per_token: Callable[[list[str], Callable[[str], list[int]]], float]) -> None:
@@ -94,7 +117,7 @@ def check_wordpiece_word(wordpiece_word: Callable[[str, set[str]], list[str]]) -
     """Exercise 4: ``wordpiece_word(word, vocab) -> list[str]``: greedy longest match from the left; pieces
     after the first are looked up with the prefix ``"##"``; if some position matches nothing, the whole word is
     ``["[UNK]"]``."""
-    from utils.tokenizer import wordpiece_word as reference
+    from utils.wordpiece import wordpiece_word as reference
 
     name = "wordpiece_word"
     vocab = {"un", "unaff", "##aff", "##able", "##a", "##ff", "##ab", "##le", "a", "##b", "play", "##ing", "##s",

@@ -1,4 +1,4 @@
-"""Attention: scaled dot-product attention, masks, multi-head self-attention, KV cache, positions.
+"""Attention: scaled dot-product attention, blockwise (online-softmax) attention, masks, multi-head self-attention, KV cache, positions.
 
 Conventions used throughout (the course's shared vocabulary):
 
@@ -28,6 +28,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "scaled_dot_product_attention",
+    "blockwise_attention",
+    "attention_error_bound",
     "attention_weights",
     "causal_mask",
     "padding_mask",
@@ -156,6 +158,86 @@ def scaled_dot_product_attention(
         raise ValueError(f"k and v must have the same length T_k, got k {tuple(k.shape)} and v {tuple(v.shape)}")
     probs = attention_weights(q, k, mask=mask, scale=scale)  # (..., T_q, T_k)
     return probs @ v  # (..., T_q, d_v)
+
+
+def blockwise_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, scale: float | None = None, block_size: int = 128
+) -> Tensor:
+    """Attention over blocks of keys with an online softmax, the recurrence of FlashAttention (Dao et al., 2022).
+
+    The keys and values are visited ``block_size`` at a time, so at most a ``(..., T_q, block_size)`` slice of
+    the scores exists at once, never the whole ``(..., T_q, T_k)`` matrix. Each query row keeps a running
+    maximum ``m``, a running sum ``l`` of ``exp(s - m)`` and an unnormalised output ``o``; when a block raises
+    the maximum, the old ``l`` and ``o`` are rescaled by ``exp(m_old - m_new)``::
+
+        m_new = max(m, rowmax(S_b));  l = l * exp(m - m_new) + rowsum(exp(S_b - m_new))
+        o = o * exp(m - m_new) + exp(S_b - m_new) @ V_b;               output = o / l
+
+    Args:
+        q: ``(..., T_q, d_head)``; k: ``(..., T_k, d_head)``; v: ``(..., T_k, d_v)``.
+        mask: bool broadcastable to ``(..., T_q, T_k)``; True = may attend.
+        scale: multiplier of the scores, default ``1 / sqrt(d_head)``.
+        block_size: number of keys per block (>= 1).
+
+    Returns:
+        ``(..., T_q, d_v)``, equal to :func:`scaled_dot_product_attention` up to float rounding; a query whose
+        mask row is all False gets a row of zeros.
+    """
+    _check_bool_mask(mask)
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"expected q (..., T_q, d_head), k (..., T_k, d_head), v (..., T_k, d_v), "
+            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
+    if block_size < 1 or k.shape[-2] == 0:
+        raise ValueError(f"need block_size >= 1 and at least one key, got block_size={block_size}, k {tuple(k.shape)}")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    T_k = k.shape[-2]
+    if mask is not None:
+        mask = mask.expand(*mask.shape[:-1], T_k)  # a (.., 1) key axis becomes (.., T_k), so it can be sliced
+    m = torch.tensor(float("-inf"), dtype=q.dtype, device=q.device)  # running row maximum, broadcasts to (..., T_q, 1)
+    l = torch.zeros((), dtype=q.dtype, device=q.device)  # running sum of exp(s - m), (..., T_q, 1)
+    o = torch.zeros((), dtype=q.dtype, device=q.device)  # running unnormalised output, (..., T_q, d_v)
+    for start in range(0, T_k, block_size):
+        block = slice(start, min(start + block_size, T_k))
+        s = (q @ k[..., block, :].transpose(-2, -1)) * scale  # (..., T_q, b): one block of scores
+        if mask is not None:
+            s = torch.where(mask[..., block], s, float("-inf"))
+        m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))  # (..., T_q, 1)
+        # A row with no allowed key so far has m_new = -inf; shift it by 0 so that exp(-inf) = 0, not NaN.
+        shift = torch.where(torch.isinf(m_new), 0.0, m_new)
+        p = torch.exp(s - shift)  # (..., T_q, b), unnormalised weights of this block
+        rescale = torch.exp(m - shift)  # (..., T_q, 1): exp(m_old - m_new) <= 1; 0 while nothing was seen
+        l = l * rescale + p.sum(dim=-1, keepdim=True)
+        o = o * rescale + p @ v[..., block, :]  # (..., T_q, d_v)
+        m = m_new
+    return o / torch.where(l > 0, l, 1.0)  # fully masked rows: o = 0, so the output is 0
+
+
+def attention_error_bound(q: Tensor, k: Tensor, v: Tensor, n_blocks: int = 1) -> float:
+    """A first-order bound on how far two float32 evaluations of ``attention(q, k, v)`` can differ.
+
+    Rounding model (Higham 2002, *Accuracy and Stability of Numerical Algorithms*, eqs. 3.4-3.5): a sum of ``n``
+    terms computed in floating point is within ``n * eps * sum|terms|`` of the exact sum. Applied to attention:
+
+    * a score ``q . k * scale`` (``d_head`` terms) is off by at most ``ds = d_head * eps * sum|q_i k_i| * scale``,
+      and ``sum|q_i k_i| <= max||q|| * max||k||`` (Cauchy-Schwarz; any head layout, grouped-query included);
+    * a weight ``exp(s - m) / sum`` then has a relative error of at most ``2 ds`` (``s`` and ``m``) plus
+      ``(T_k + 2 n_blocks + 2) eps`` (the exponential, the sum, the rescalings of an online softmax, the division);
+    * the output ``sum_k p_k v_k`` (``T_k`` terms, ``sum p_k = 1``) is then off by at most
+      ``max|v| * (relative weight error + T_k eps)``.
+
+    Each implementation is within this of the exact result, so two differ by at most twice it, which is
+    returned. Args are ``q (..., T_q, d_head)``, ``k (..., T_k, d_head)``, ``v (..., T_k, d_v)`` and the number
+    of key blocks of the online-softmax version (1 for the one-shot softmax). Returns a float (absolute).
+    """
+    eps = torch.finfo(torch.float32).eps
+    d_head, T_k = q.shape[-1], k.shape[-2]
+    scale = 1.0 / math.sqrt(d_head)
+    largest_product = q.norm(dim=-1).max().item() * k.norm(dim=-1).max().item()  # >= every sum|q_i k_i|
+    score_error = d_head * eps * largest_product * scale
+    weight_error = 2 * score_error + (T_k + 2 * n_blocks + 2) * eps
+    return 2 * v.abs().max().item() * (weight_error + T_k * eps)
 
 
 def repeat_kv(x: Tensor, n_rep: int) -> Tensor:

@@ -7,13 +7,20 @@ reference computed independently (PyTorch's own operations). A wrong answer rais
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
+from utils.attention import attention_error_bound
 from utils.exercises import ExerciseError, check_close, check_equal, check_shape, check_type
 
-__all__ = ["check_masked_softmax", "check_split_heads", "check_rope_rotate", "check_score_matrix_bytes"]
+__all__ = [
+    "check_masked_softmax",
+    "check_grouped_query_attention",
+    "check_rope_rotate",
+    "check_kv_cache_bytes",
+]
 
 
 def _generator(seed: int = 1234) -> torch.Generator:
@@ -45,31 +52,64 @@ def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], 
         raise ExerciseError(f"{name}: masked positions (mask False) must get probability 0 "
                             f"(a fully masked row is all zeros), the largest is {probs[~mask].abs().max().item():.3g}")
     expected = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1).nan_to_num(0.0)
-    check_close(f"{name} (rows sum to one, fully masked rows zero)", probs, expected, rtol=1e-5, atol=1e-6,
+    # Derived float32 tolerance, relative to each probability: the shift s - max is off by up to eps/2 |s - max|,
+    # which exp turns into a relative error of that size; exp, the n-term sum and the division add (n + 2) eps/2.
+    # Two implementations differ by at most twice that. Masked positions were checked to be exactly 0 above.
+    spread = (scores - scores.amax(-1, keepdim=True)).abs().max().item()
+    rtol = (spread + scores.shape[-1] + 2) * torch.finfo(torch.float32).eps
+    check_close(f"{name} (rows sum to one, fully masked rows zero)", probs, expected, rtol=rtol, atol=0.0,
                 hint="subtract the row maximum over allowed positions only, and zero rows that have no key")
     # a broadcast padding mask (B, 1, 1, T_k) must work too
     pad = torch.ones(2, 1, 1, 6, dtype=torch.bool)
     pad[1, ..., 4:] = False
     expected = torch.softmax(scores.masked_fill(~pad, float("-inf")), dim=-1)
     check_close(f"{name} with a broadcast (B, 1, 1, T) padding mask", masked_softmax(scores.clone(), pad), expected,
-                rtol=1e-5, atol=1e-6)
+                rtol=rtol, atol=0.0)
 
 
-def check_split_heads(split_heads: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
-    """Exercise 2: ``split_heads(x, n_heads)``: ``(B, T, d_model) -> (B, n_heads, T, d_head)``.
+def _reference_gqa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Grouped-query attention one query head at a time, in float64: head ``h`` uses key/value head ``h // n_rep``."""
+    n_rep = q.shape[1] // k.shape[1]
+    heads = [
+        torch.softmax(q[:, h].double() @ k[:, h // n_rep].double().transpose(-2, -1) / q.shape[-1] ** 0.5, dim=-1)
+        @ v[:, h // n_rep].double()
+        for h in range(q.shape[1])
+    ]
+    return torch.stack(heads, dim=1)  # (B, n_heads, T_q, d_v)
 
-    Head ``h`` is the contiguous slice ``x[..., h*d_head:(h+1)*d_head]``, as in ``nn.MultiheadAttention``.
+
+def check_grouped_query_attention(
+    grouped_query_attention: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+) -> None:
+    """Exercise 2: ``grouped_query_attention(q, k, v) -> (B, n_heads, T_q, d_v)``.
+
+    ``q`` is ``(B, n_heads, T_q, d_head)``, ``k`` ``(B, n_kv_heads, T_k, d_head)``, ``v`` ``(B, n_kv_heads, T_k,
+    d_v)``; ``n_heads`` is a multiple of ``n_kv_heads`` and query head ``h`` attends with key/value head
+    ``h // (n_heads // n_kv_heads)``, as Llama's ``repeat_kv``. The reference is a float64 loop over the query
+    heads.
     """
-    name = "split_heads"
-    B, T, n_heads, d_head = 2, 5, 3, 4
-    x = torch.randn(B, T, n_heads * d_head, generator=_generator())
-    heads = split_heads(x, n_heads)
-    check_type(name, heads, torch.Tensor)
-    check_shape(name, heads, (B, n_heads, T, d_head))
-    for h in range(n_heads):
-        expected = x[..., h * d_head:(h + 1) * d_head]  # (B, T, d_head)
-        check_close(f"{name} head {h}", heads[:, h], expected, rtol=0, atol=0,
-                    hint="view as (B, T, n_heads, d_head) first, then swap the T and n_heads axes")
+    name = "grouped_query_attention"
+    g = _generator()
+    for n_heads, n_kv_heads in [(6, 2), (9, 3), (4, 4), (4, 1)]:
+        q = torch.randn(2, n_heads, 5, 8, generator=g)
+        k, v = torch.randn(2, n_kv_heads, 7, 8, generator=g), torch.randn(2, n_kv_heads, 7, 4, generator=g)
+        label = f"{name} with {n_heads} query heads, {n_kv_heads} key/value head{'s' if n_kv_heads > 1 else ''}"
+        try:
+            out = grouped_query_attention(q.clone(), k.clone(), v.clone())
+        except NotImplementedError:  # the stub: run_exercise reports "not attempted yet"
+            raise
+        except RuntimeError as error:
+            raise ExerciseError(
+                f"{label}: your function raised {type(error).__name__}: {error}. Hint: k and v have fewer heads "
+                "than q; repeat each of them for its group of query heads first"
+            ) from None
+        check_type(label, out, torch.Tensor)
+        check_shape(label, out, (2, n_heads, 5, 4))
+        # float32 vs float64: within the float32 rounding bound of one attention (utils.attention_error_bound).
+        tolerance = attention_error_bound(q, k, v)
+        check_close(label, out, _reference_gqa(q, k, v), rtol=0, atol=tolerance,
+                    hint="query head h uses key/value head h // (n_heads // n_kv_heads): repeat each key/value "
+                    "head n_rep times in a row (repeat_interleave), do not tile the heads (repeat)")
 
 
 def _reference_rope(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
@@ -94,27 +134,38 @@ def check_rope_rotate(rope_rotate: Callable[[torch.Tensor, torch.Tensor, float],
     out = rope_rotate(x.clone(), positions, 10000.0)
     check_type(name, out, torch.Tensor)
     check_shape(name, out, tuple(x.shape))
-    check_close(f"{name} at position 0 (no rotation)", out[..., 0, :], x[..., 0, :], rtol=1e-5, atol=1e-5,
-                hint="at position 0 every angle is 0, so nothing moves")
-    expected = _reference_rope(x, positions, 10000.0).float()
-    check_close(name, out, expected, rtol=1e-4, atol=1e-5,
-                hint="pair dim i with dim i + d_head/2 (rotate-half), not with dim i + 1 (interleaved)")
-    out = rope_rotate(x.clone(), positions, 500.0)
-    check_close(f"{name} with base=500", out, _reference_rope(x, positions, 500.0).float(), rtol=1e-4, atol=1e-5,
-                hint="use the base argument")
+    eps, largest = torch.finfo(torch.float32).eps, x.abs().max().item()
+    # at position 0: cos = 1 and sin = 0, so x * cos + rotate_half(x) * sin is x up to three roundings
+    check_close(f"{name} at position 0 (no rotation)", out[..., 0, :], x[..., 0, :], rtol=0.0,
+                atol=3 * eps * 2 * largest, hint="at position 0 every angle is 0, so nothing moves")
+    for base, hint in [(10000.0, "pair dim i with dim i + d_head/2 (rotate-half), not with dim i + 1 (interleaved)"),
+                       (500.0, "use the base argument")]:
+        out = rope_rotate(x.clone(), positions, base)
+        # Derived float32 tolerance against the float64 reference: the angle p * base^(-2i/d) is off by up to
+        # p (2 + ln base) eps/2 (the product, the power, and the exponent's rounding times ln base), which cos and
+        # sin pass on; an entry x1 cos - x2 sin adds three roundings. Entries are at most 2 max|x| in size.
+        atol = 2 * largest * (positions.max().item() * (2 + math.log(base)) + 4) * eps / 2
+        check_close(name if base == 10000.0 else f"{name} with base={base:g}", out,
+                    _reference_rope(x, positions, base).float(), rtol=0.0, atol=atol, hint=hint)
 
 
-def check_score_matrix_bytes(score_matrix_bytes: Callable[[int, int, int, int], int]) -> None:
-    """Exercise 4: ``score_matrix_bytes(batch_size, n_heads, seq_len, bytes_per_element) -> int``.
+_DTYPE_OF_SIZE = {1: torch.int8, 2: torch.float16, 4: torch.float32, 8: torch.float64}  # bytes -> a dtype that size
 
-    The memory one materialised attention score matrix takes.
+
+def check_kv_cache_bytes(kv_cache_bytes: Callable[[int, int, int, int, int, int], int]) -> None:
+    """Exercise 4: ``kv_cache_bytes(n_layers, batch_size, n_kv_heads, seq_len, d_head, bytes_per_element) -> int``.
+
+    The memory a KV cache takes when it holds ``seq_len`` positions: every layer keeps a key tensor and a value
+    tensor of shape ``(batch_size, n_kv_heads, seq_len, d_head)``.
     """
-    name = "score_matrix_bytes"
-    for args in [(1, 1, 128, 4), (8, 12, 512, 4), (2, 32, 4096, 2), (3, 5, 7, 8)]:
-        batch_size, n_heads, seq_len, nbytes = args
-        expected = batch_size * n_heads * seq_len * seq_len * nbytes
-        given = score_matrix_bytes(*args)
+    name = "kv_cache_bytes"
+    for args in [(1, 1, 1, 128, 64, 4), (30, 1, 3, 2048, 64, 2), (12, 8, 12, 1024, 64, 4), (2, 3, 5, 7, 8, 1)]:
+        n_layers, batch_size, n_kv_heads, seq_len, d_head, nbytes = args
+        one_tensor = torch.empty(batch_size, n_kv_heads, seq_len, d_head, dtype=_DTYPE_OF_SIZE[nbytes], device="meta")
+        expected = n_layers * 2 * one_tensor.numel() * one_tensor.element_size()  # keys and values, every layer
+        given = kv_cache_bytes(*args)
         if isinstance(given, float) and given.is_integer():
             given = int(given)
         check_equal(f"{name}{args}", given, expected,
-                    hint="one score per (batch, head, query, key); every element takes bytes_per_element")
+                    hint="each layer caches two tensors (keys and values) of shape (batch_size, n_kv_heads, seq_len, "
+                    "d_head), each element taking bytes_per_element")

@@ -430,3 +430,68 @@ def plot_depth_profile(ax, profiles: dict, ylabel: str, log: bool = True):
     ax.set(xlabel="layer", ylabel=ylabel)
     ax.legend()
     return ax
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chapter 6, Pretraining: loss curves per step, a scaling fit on log-log axes, a next-token distribution.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def plot_step_history(ax, history, label: str = "", color=None, smooth: int = 1):
+    """Draw a :class:`utils.training.StepHistory`: training loss per step (dashed, a running mean over ``smooth``
+    steps) and validation loss at its evaluation steps (solid, dots). Returns the validation line (or the training
+    line when the history holds no evaluation).
+    """
+    if not history.step:
+        raise ValueError("the history holds no steps to plot")
+    if not isinstance(smooth, int) or smooth < 1:
+        raise ValueError(f"smooth must be an int >= 1, got {smooth!r}")
+    steps, losses = np.asarray(history.step), np.asarray(history.train_loss, dtype=float)
+    running = np.convolve(losses, np.ones(smooth) / smooth, mode="valid") if len(losses) >= smooth else losses
+    (train_line,) = ax.plot(steps[len(steps) - len(running):], running, "--", color=color, linewidth=1.2, alpha=0.8,
+                            label=f"{label} training".strip())  # fmt: skip
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per token)")
+    if not history.val_loss:
+        return train_line
+    (val_line,) = ax.plot(history.eval_step, history.val_loss, "o-", color=train_line.get_color(), markersize=3,
+                          label=f"{label} validation".strip())  # fmt: skip
+    return val_line
+
+
+def plot_scaling_fit(ax, n_params, losses, coefficient: float, exponent: float, label: str = "", color=None):
+    """Points ``(n_params, losses)`` and the fitted power law ``loss = coefficient * n_params ** -exponent`` on
+    log-log axes. Returns the fitted line."""
+    n_params, losses = np.asarray(n_params, dtype=float), np.asarray(losses, dtype=float)
+    if n_params.shape != losses.shape or n_params.ndim != 1 or len(n_params) < 2:
+        raise ValueError(f"n_params and losses must be 1-D of one length >= 2, got {n_params.shape} and {losses.shape}")
+    (points,) = ax.plot(n_params, losses, "o", color=color, label=f"{label} runs".strip())
+    grid = np.geomspace(n_params.min() / 1.5, n_params.max() * 1.5, 50)
+    (line,) = ax.plot(grid, coefficient * grid**-exponent, "-", color=points.get_color(), linewidth=1.2,
+                      label=f"{label} fit: L ∝ N^-{exponent:.3f}".strip())  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("non-embedding parameters N")
+    ax.set_ylabel("validation loss (nats per token)")
+    return line
+
+
+def plot_next_token_distribution(ax, probs, top_k: int | None = None, top_p: float | None = None, n_show: int = 40):
+    """Bars of the ``n_show`` largest next-token probabilities (``probs`` 1-D, summing to 1), sorted, with the
+    top-k cut (a vertical line after rank k) and the top-p cut (after the rank where the sum first reaches p).
+    Returns the number of tokens each cut keeps: ``{"top_k": ..., "top_p": ...}``."""
+    probs = np.sort(np.asarray(probs, dtype=float))[::-1]
+    if probs.ndim != 1 or abs(probs.sum() - 1.0) > 1e-3:
+        raise ValueError(f"probs must be 1-D and sum to 1, got shape {probs.shape}, sum {probs.sum():.4f}")
+    shown = probs[:n_show]
+    ax.bar(np.arange(1, len(shown) + 1), shown, color=BOOK_COLORS[0], width=0.8)
+    kept = {}
+    if top_k is not None:
+        kept["top_k"] = top_k
+        ax.axvline(top_k + 0.5, color=BOOK_COLORS[1], linestyle="--", label=f"top-k, k={top_k}")
+    if top_p is not None:
+        kept["top_p"] = int(np.searchsorted(np.cumsum(probs), top_p) + 1)
+        ax.axvline(kept["top_p"] + 0.5, color=BOOK_COLORS[2], linestyle=":", label=f"top-p, p={top_p}")
+    ax.set_xlabel("rank of the token")
+    ax.set_ylabel("probability")
+    return kept

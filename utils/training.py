@@ -63,6 +63,8 @@ __all__ = [
     "causal_lm_loss",
     "mean_loss",
     "get_batch",
+    "mask_tokens",
+    "masked_lm_loss",
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -676,3 +678,55 @@ def get_batch(
         index = starts.numpy()[:, None] + np.arange(seq_len + 1)  # (B, T + 1)
         windows = torch.from_numpy(np.asarray(tokens[index]).astype(np.int64))
     return windows[:, :-1].contiguous().to(device), windows[:, 1:].contiguous().to(device)
+
+
+def mask_tokens(
+    input_ids: torch.Tensor,
+    special_mask: torch.Tensor,
+    mask_id: int,
+    vocab_size: int,
+    mask_prob: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking (Devlin et al. 2019): ``(inputs, labels)`` for masked language modelling, int64 like ``input_ids``.
+
+    Each token whose ``special_mask`` is False is chosen with probability ``mask_prob``; a chosen token becomes
+    ``mask_id`` 80% of the time, a random id in ``[0, vocab_size)`` 10% of the time, and stays itself 10% of
+    the time (the 80/10/10 rule). ``labels`` hold the original id at chosen positions and -100 elsewhere, so
+    the loss counts chosen tokens only. Special and padding tokens (``special_mask`` True) are never chosen.
+    Pass the number of ordinary tokens as ``vocab_size`` to keep special tokens out of the random draws.
+    """
+    if input_ids.shape != special_mask.shape or special_mask.dtype != torch.bool:
+        raise ValueError(
+            f"mask_tokens: special_mask must be a bool tensor shaped like input_ids {tuple(input_ids.shape)}, got "
+            f"{special_mask.dtype} {tuple(special_mask.shape)}"
+        )
+    if not 0.0 < mask_prob < 1.0:
+        raise ValueError(f"mask_tokens: mask_prob must be in (0, 1), got {mask_prob!r} (BERT uses 0.15)")
+    draws = torch.rand(input_ids.shape, generator=generator)  # one draw chooses, a second decides what to do
+    action = torch.rand(input_ids.shape, generator=generator)
+    chosen = (draws < mask_prob) & ~special_mask.cpu()
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator)
+    inputs = input_ids.cpu().clone()
+    inputs[chosen & (action < 0.8)] = mask_id
+    replace = chosen & (action >= 0.8) & (action < 0.9)
+    inputs[replace] = random_ids[replace]
+    labels = torch.where(chosen, input_ids.cpu(), torch.full_like(inputs, -100))
+    return inputs.to(input_ids.device), labels.to(input_ids.device)
+
+
+def masked_lm_loss(encoder: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Cross-entropy at the masked positions of an encoder's output: ``batch = (inputs, attention_mask, labels)``.
+
+    ``encoder`` is a ``utils.transformer.Transformer``; its hidden states ``(B, T, d_model)`` at the positions
+    whose label is not -100 are scored against every token with the token-embedding matrix (the output layer
+    tied to the input one, as BERT does). Returns the mean over the masked tokens and their number.
+    """
+    inputs, attention_mask, labels = batch
+    hidden = encoder(inputs, attention_mask=attention_mask)  # (B, T, d_model)
+    chosen = labels != -100  # (B, T)
+    logits = hidden[chosen] @ encoder.token_emb.weight.t()  # (n_masked, vocab_size)
+    n_masked = int(chosen.sum())
+    if n_masked == 0:
+        raise ValueError("masked_lm_loss: no token of the batch is masked (all labels are -100): use a larger batch")
+    return F.cross_entropy(logits.float(), labels[chosen]), n_masked

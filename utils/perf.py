@@ -565,6 +565,8 @@ class CheckpointedBlock(nn.Module):
 
     def __init__(self, block: nn.Module):
         super().__init__()
+        if not isinstance(block, nn.Module):
+            fail(f"block must be an nn.Module (a TransformerBlock), got {type(block).__name__}", TypeError)
         self.block = block
 
     def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:

@@ -522,3 +522,28 @@ def test_chapter3_plot_helpers():
     with pytest.raises(ValueError, match="boolean.*float32"):
         plot_bool_mask(ax2, torch.rand(4, 4))
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- the GPU sweep script, smoke-run on the CPU
+
+
+def test_attention_cost_script_records_its_settings_and_formula_sizes(tmp_path):
+    import importlib.util
+    import json
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "attention_cost.py"
+    spec = importlib.util.spec_from_file_location("attention_cost", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "cost.json"
+    assert script.main(["--out", str(out), "--max-log2", "8", "--repeats", "2", "--dtypes", "float32"]) == 0
+    result = json.loads(out.read_text())
+    settings = result["settings"]
+    # the defaults are chapter 3's CPU sweep: batch 1, 8 heads, d_head 64
+    assert (settings["batch_size"], settings["n_heads"], settings["d_head"]) == (1, 8, 64)
+    assert settings["dtypes"] == ["float32"] and "fastest" in settings["timing"]
+    assert [(r["seq_len"], r["impl"]) for r in result["rows"]] == [(128, "naive"), (128, "sdpa"), (256, "naive"),
+                                                                   (256, "sdpa")]
+    for row in result["rows"]:
+        assert row["score_matrix_bytes"] == 1 * 8 * row["seq_len"] ** 2 * 4
+        assert 0 < row["seconds"] <= row["seconds_median"]

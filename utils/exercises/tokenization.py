@@ -108,6 +108,8 @@ def check_bytes_per_token(bytes_per_token: Callable[[list[str], Callable[[str], 
     if isinstance(given, int):
         given = float(given)
     check_type(name, given, float)
+    # Both totals are integers, so the right answer is one float64 division (exact to 2**-53 relative); rtol=1e-9
+    # only allows another order of float sums, while the wrong answers tested differ by more than 1e-2.
     check_close(name, given, expected, rtol=1e-9,
                 hint="count bytes with len(text.encode('utf-8')) (not characters), and divide the totals, "
                      "not the average of per-text ratios")

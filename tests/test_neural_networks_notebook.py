@@ -2,7 +2,9 @@
 
 Each test runs the notebook cells that define a component, by cell id, and compares the result with the
 PyTorch reference and with the promoted ``utils`` version. Tolerances: float64, max abs difference ≤ 1e-12
-(gradcheck: its own defaults, eps=1e-6); float32 losses ≤ 1e-6 relative.
+(unit roundoff 1.1e-16; no check chains more than ~10³ roundings of values of order ≤ 10); gradcheck with its own
+defaults (eps=1e-6); float32 losses ≤ 1e-6 relative (a mean of 16 log-sum-exps over 7 classes: ~16 roundings of
+u = 6e-8).
 """
 
 import math
@@ -90,6 +92,17 @@ def test_losses_equal_torch_and_utils(nb):
     a, b = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
     assert abs(nb["mse"](a, b).item() - F.mse_loss(a, b).item()) <= TOL64
     assert abs(nb["mse"](a, b).item() - utils.losses.mse_loss(a, b).item()) <= TOL64
+
+
+def test_teaching_log_softmax_keeps_precision_at_large_offsets(nb):
+    """The notebook's log_softmax subtracts the maximum first, as utils.losses does: equal to it at offset +100."""
+    x = torch.randn(200, 10, generator=torch.Generator().manual_seed(4)) + 100.0  # float32
+    exact = F.log_softmax(x.double(), dim=-1)
+    teaching_error = (nb["log_softmax"](x).double() - exact).abs().max().item()
+    # tests/test_losses.py derives the float32 bound, 1.5e-6 at this spread; x − (m + log Σ) errs by up to half an
+    # ulp of 100, 3.8e-6
+    assert teaching_error <= 1.5e-6
+    assert (nb["log_softmax"](x) - utils.losses.log_softmax(x)).abs().max().item() <= 2 * 1.5e-6
 
 
 def _trained(make_optimizer, n_steps=100):

@@ -1,5 +1,10 @@
-"""utils.optim pinned to torch.optim step for step (100 steps, float64: max abs difference ≤ 1e-12;
-float32: ≤ 1e-6) and the schedules to torch.optim.lr_scheduler (≤ 1e-12)."""
+"""utils.optim pinned to torch.optim step for step (100 steps) and the schedules to torch.optim.lr_scheduler.
+
+Tolerances. Measured: the largest parameter gap over 100 steps is 0.0 in float64 and in float32, with 1 and with
+2 torch threads (ours performs the same operations in the same order). Demanded: float64 ≤ 1e-12 (unit roundoff
+1.1e-16, ~100 steps of ~10 roundings each on weights of order 1: 1e-13, with a margin); float32 ≤ 1e-6 (the same
+count with u = 6e-8 would allow 6e-5; 1e-6 still leaves room for a reordered sum per step). Schedules ≤ 1e-12.
+"""
 
 import math
 

@@ -5,7 +5,8 @@ under ``torch.inference_mode()`` in float32, each with its default attention imp
 (ours: ``F.scaled_dot_product_attention``; transformers: its default, "sdpa" in recent versions),
 on the same number of threads. Warm-up runs come first; then the two models alternate (the order
 flips every repeat, so a slow spell of a shared machine hits both alike). Prints tokens/s
-(median and spread) for each and the ratio ours / transformers.
+(median and spread) for each and the ratio ours / transformers. Needs the course package installed
+(``pip install -e .``).
 
     python scripts/benchmark_transformer.py                # GPT-2 and BERT, batch 8 x 128 tokens
     python scripts/benchmark_transformer.py --threads 2 --repeats 9 --json out.json
@@ -17,17 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from utils.hf import FAMILIES, hf_config, transformer_from_hf
+from utils.transformer import preset
 
-from utils.transformer import hf_config, preset, transformer_from_hf  # noqa: E402
-
-CONFIGS = {"gpt2": ("gpt2", "GPT2Model"), "bert": ("bert-base", "BertModel")}
+CONFIGS = {"gpt2": "gpt2", "bert": "bert-base"}  # family -> the preset timed
 TINY = {"gpt2": "tiny-gpt2", "bert": "tiny-bert"}
 
 
@@ -35,10 +34,9 @@ def build_pair(family: str, tiny: bool, seq_len: int):
     """(ours, transformers' model) with identical random weights, eval mode, float32."""
     import transformers
 
-    name, cls = CONFIGS[family]
-    config = preset(TINY[family], max_seq_len=max(32, seq_len)) if tiny else preset(name)
+    config = preset(TINY[family], max_seq_len=max(32, seq_len)) if tiny else preset(CONFIGS[family])
     torch.manual_seed(0)
-    hf = getattr(transformers, cls)(hf_config(config, family)).eval()
+    hf = getattr(transformers, FAMILIES[family].model_class)(hf_config(config, family)).eval()
     ours = transformer_from_hf(hf)
     return ours, hf
 
@@ -78,7 +76,7 @@ def benchmark(family: str, batch_size: int, seq_len: int, repeats: int, warmup: 
     paired = [o / t for o, t in zip(tps["ours"], tps["transformers"])]
     return {
         "family": family,
-        "config": "tiny" if tiny else CONFIGS[family][0],
+        "config": "tiny" if tiny else CONFIGS[family],
         "max_abs_diff": max_diff,
         "tokens_per_s": tps,
         "median_tokens_per_s": medians,

@@ -10,11 +10,9 @@ Read top to bottom, in dependency order:
    ``BertModel`` and ``LlamaModel`` are instances of it) and :class:`TransformerLM` (a language-model
    head on top), plus :func:`generate` with a key/value cache;
 4. parameter counts from the config alone (:func:`parameter_breakdown`, :func:`parameter_count`);
-5. weights from and to Hugging Face ``transformers``: one converter per family
-   (:func:`convert_gpt2`, :func:`convert_bert`, :func:`convert_llama`, both directions),
-   :func:`config_from_hf`, :func:`hf_config`, :func:`transformer_from_hf`, :func:`lm_from_hf`,
-   :func:`to_hf`;
-6. cross-attention and a small encoder-decoder (the T5 family's layout).
+5. cross-attention and a small encoder-decoder (the T5 family's layout).
+
+Loading weights from Hugging Face ``transformers`` and back is :mod:`utils.hf`'s job.
 
 The three families differ only in switches of the config::
 
@@ -30,8 +28,6 @@ Shapes: ``input_ids`` ``(B, T)`` int64; hidden states ``(B, T, d_model)`` float3
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -54,15 +50,6 @@ __all__ = [
     "generate",
     "parameter_breakdown",
     "parameter_count",
-    "convert_gpt2",
-    "convert_bert",
-    "convert_llama",
-    "CONVERTERS",
-    "config_from_hf",
-    "hf_config",
-    "transformer_from_hf",
-    "lm_from_hf",
-    "to_hf",
     "CrossAttention",
     "DecoderBlock",
     "EncoderDecoder",
@@ -326,7 +313,7 @@ class Transformer(nn.Module):
     """Embeddings, ``n_layers`` blocks and a final norm: the trunk of GPT-2, BERT and Llama.
 
     Equals ``transformers``' ``GPT2Model``, ``BertModel`` (its ``last_hidden_state``; the pooler
-    is :meth:`pool`) and ``LlamaModel`` once their weights are converted (:func:`convert_gpt2`...).
+    is :meth:`pool`) and ``LlamaModel`` once their weights are converted (:mod:`utils.hf`).
     A post-norm model (BERT) normalises the embeddings; a pre-norm model (GPT-2, Llama) normalises
     the output of the last block instead.
     """
@@ -564,353 +551,7 @@ def parameter_count(config: TransformerConfig, lm_head: bool = False) -> int:
 
 
 # =============================================================================================
-# 5. Weights from and to Hugging Face transformers
-# =============================================================================================
-#
-# A converter lists rules (our keys, their key, transpose). A rule with three of our keys is a
-# fused tensor (GPT-2's c_attn holds q, k and v side by side). GPT-2 stores its linear layers as
-# Conv1D, whose weight is (in, out): the transpose of nn.Linear's (out, in).
-
-
-@dataclass(frozen=True)
-class _Rule:
-    ours: tuple[str, ...]
-    hf: str
-    transpose: bool = False
-
-
-def _linear(ours: str, hf: str, bias: bool, transpose: bool = False) -> list[_Rule]:
-    rules = [_Rule((f"{ours}.weight",), f"{hf}.weight", transpose)]
-    return rules + ([_Rule((f"{ours}.bias",), f"{hf}.bias")] if bias else [])
-
-
-def _norm(ours: str, hf: str, config: TransformerConfig) -> list[_Rule]:
-    return _linear(ours, hf, bias=config.norm == "layernorm" and config.bias)
-
-
-def _gpt2_rules(config: TransformerConfig) -> list[_Rule]:
-    rules = [_Rule(("token_emb.weight",), "wte.weight"), _Rule(("pos_emb.weight",), "wpe.weight")]
-    for i in range(config.n_layers):
-        ours, hf = f"blocks.{i}", f"h.{i}"
-        qkv = tuple(f"{ours}.attn.{p}_proj" for p in "qkv")
-        rules += _norm(f"{ours}.norm1", f"{hf}.ln_1", config)
-        rules += [_Rule(tuple(f"{n}.weight" for n in qkv), f"{hf}.attn.c_attn.weight", transpose=True)]
-        rules += [_Rule(tuple(f"{n}.bias" for n in qkv), f"{hf}.attn.c_attn.bias")]
-        rules += _linear(f"{ours}.attn.out_proj", f"{hf}.attn.c_proj", True, transpose=True)
-        rules += _norm(f"{ours}.norm2", f"{hf}.ln_2", config)
-        rules += _linear(f"{ours}.mlp.w1", f"{hf}.mlp.c_fc", True, transpose=True)
-        rules += _linear(f"{ours}.mlp.w2", f"{hf}.mlp.c_proj", True, transpose=True)
-    return rules + _norm("final_norm", "ln_f", config)
-
-
-def _bert_rules(config: TransformerConfig) -> list[_Rule]:
-    rules = [
-        _Rule(("token_emb.weight",), "embeddings.word_embeddings.weight"),
-        _Rule(("pos_emb.weight",), "embeddings.position_embeddings.weight"),
-        _Rule(("type_emb.weight",), "embeddings.token_type_embeddings.weight"),
-    ]
-    rules += _norm("emb_norm", "embeddings.LayerNorm", config)
-    for i in range(config.n_layers):
-        ours, hf = f"blocks.{i}", f"encoder.layer.{i}"
-        for p, name in zip("qkv", ("query", "key", "value")):
-            rules += _linear(f"{ours}.attn.{p}_proj", f"{hf}.attention.self.{name}", True)
-        rules += _linear(f"{ours}.attn.out_proj", f"{hf}.attention.output.dense", True)
-        rules += _norm(f"{ours}.norm1", f"{hf}.attention.output.LayerNorm", config)
-        rules += _linear(f"{ours}.mlp.w1", f"{hf}.intermediate.dense", True)
-        rules += _linear(f"{ours}.mlp.w2", f"{hf}.output.dense", True)
-        rules += _norm(f"{ours}.norm2", f"{hf}.output.LayerNorm", config)
-    return rules + (_linear("pooler", "pooler.dense", True) if config.pooler else [])
-
-
-def _llama_rules(config: TransformerConfig) -> list[_Rule]:
-    rules = [_Rule(("token_emb.weight",), "embed_tokens.weight")]
-    for i in range(config.n_layers):
-        ours, hf = f"blocks.{i}", f"layers.{i}"
-        for p, name in (("q", "q"), ("k", "k"), ("v", "v"), ("out", "o")):
-            rules += _linear(f"{ours}.attn.{p}_proj", f"{hf}.self_attn.{name}_proj", config.bias)
-        for w, name in (("w1", "gate_proj"), ("w3", "up_proj"), ("w2", "down_proj")):
-            rules += _linear(f"{ours}.mlp.{w}", f"{hf}.mlp.{name}", config.bias)
-        rules += _norm(f"{ours}.norm1", f"{hf}.input_layernorm", config)
-        rules += _norm(f"{ours}.norm2", f"{hf}.post_attention_layernorm", config)
-    return rules + _norm("final_norm", "norm", config)
-
-
-# Buffers that some checkpoints carry and that hold no learned weight.
-_IGNORED_HF_KEYS = {
-    "gpt2": re.compile(r"h\.\d+\.attn\.(bias|masked_bias)$"),
-    "bert": re.compile(r"embeddings\.(position_ids|token_type_ids)$"),
-    "llama": re.compile(r"(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$"),
-}
-
-
-def _convert(
-    state_dict: dict[str, Tensor], rules: list[_Rule], to: str, family: str
-) -> dict[str, Tensor]:
-    """Apply ``rules`` to ``state_dict`` in the direction ``to`` ('ours' or 'hf'), checking the keys."""
-    if to not in ("ours", "hf"):
-        raise ValueError(f"to must be 'ours' (from transformers) or 'hf' (to transformers), got {to!r}")
-    if to == "ours":
-        expected = [r.hf for r in rules]
-        given = [k for k in state_dict if not _IGNORED_HF_KEYS[family].match(k)]
-    else:
-        expected = [k for r in rules for k in r.ours]
-        given = list(state_dict)
-    _check_keys(given, expected, family, source="transformers" if to == "ours" else "our")
-    out: dict[str, Tensor] = {}
-    for rule in rules:
-        if to == "ours":
-            tensor = state_dict[rule.hf]
-            tensor = tensor.t() if rule.transpose else tensor
-            for key, part in zip(rule.ours, tensor.chunk(len(rule.ours), dim=0)):
-                out[key] = part.contiguous()
-        else:
-            tensor = torch.cat([state_dict[k] for k in rule.ours], dim=0)
-            out[rule.hf] = (tensor.t() if rule.transpose else tensor).contiguous()
-    return out
-
-
-def _check_keys(given: list[str], expected: list[str], family: str, source: str) -> None:
-    """Raise ValueError listing missing and unexpected keys, with a hint at what to change."""
-    missing = [k for k in expected if k not in set(given)]
-    unexpected = [k for k in given if k not in set(expected)]
-    if not missing and not unexpected:
-        return
-    lines = [f"the {source} {family} state dict does not match the config:"]
-    if missing:
-        lines.append(f"  missing keys ({len(missing)}): {_preview(missing)}")
-    if unexpected:
-        lines.append(f"  unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
-    lines.append("  what to change: " + _key_hint(missing, unexpected))
-    raise ValueError("\n".join(lines))
-
-
-def _preview(keys: list[str], n: int = 4) -> str:
-    return ", ".join(keys[:n]) + (f", ... ({len(keys) - n} more)" if len(keys) > n else "")
-
-
-def _layer_index(key: str) -> int | None:
-    found = re.search(r"(?:^|\.)(?:h|layer|layers|blocks)\.(\d+)\.", key)
-    return int(found.group(1)) if found else None
-
-
-def _key_hint(missing: list[str], unexpected: list[str]) -> str:
-    """A sentence saying what most likely causes the mismatch and how to fix it."""
-    if unexpected and missing:
-        prefix = unexpected[0].split(".")[0] + "."
-        if set(missing) <= {k[len(prefix) :] for k in unexpected if k.startswith(prefix)}:
-            return (
-                f"the keys start with {prefix!r}: this is the state dict of a model with a head; pass "
-                f"hf_model.base_model.state_dict() instead, or strip the prefix {prefix!r}"
-            )
-    if missing and not unexpected and all(k.startswith("pooler") for k in missing):
-        return "the checkpoint has no pooler: build the config with pooler=False"
-    if unexpected and not missing and all(k.startswith("pooler") for k in unexpected):
-        return "the checkpoint has a pooler: build the config with pooler=True"
-    if missing and not unexpected and all(k.endswith(".bias") for k in missing):
-        return "the checkpoint has no biases: build the config with bias=False"
-    if unexpected and not missing and all(k.endswith(".bias") for k in unexpected):
-        return "the checkpoint has biases: build the config with bias=True"
-    layers_missing = {_layer_index(k) for k in missing}
-    layers_extra = {_layer_index(k) for k in unexpected}
-    if unexpected and None not in layers_extra and not missing:
-        n = max(layers_extra) + 1
-        return f"the checkpoint has {n} layers: set n_layers={n} (config_from_hf(hf_model.config) reads every size)"
-    if missing and None not in layers_missing and not unexpected:
-        n = min(layers_missing)
-        return f"the checkpoint has {n} layers: set n_layers={n} (config_from_hf(hf_model.config) reads every size)"
-    return (
-        "build the config from the checkpoint's own config with config_from_hf(hf_model.config), and pass the "
-        "state dict of the matching family (GPT2Model, BertModel or LlamaModel)"
-    )
-
-
-def convert_gpt2(state_dict: dict[str, Tensor], config: TransformerConfig, to: str = "ours") -> dict[str, Tensor]:
-    """Convert GPT-2 weights: ``to="ours"`` from a ``GPT2Model`` state dict to a :class:`Transformer`
-    state dict; ``to="hf"`` the other way. Splits/fuses ``c_attn`` and transposes the Conv1D weights.
-
-    Raises ValueError naming the missing or unexpected keys and what to change in the config.
-    """
-    return _convert(state_dict, _gpt2_rules(config), to, "gpt2")
-
-
-def convert_bert(state_dict: dict[str, Tensor], config: TransformerConfig, to: str = "ours") -> dict[str, Tensor]:
-    """Convert BERT weights between a ``BertModel`` state dict and a :class:`Transformer` one
-    (``to="ours"`` or ``to="hf"``); a pure renaming. Raises ValueError on missing/unexpected keys.
-    """
-    return _convert(state_dict, _bert_rules(config), to, "bert")
-
-
-def convert_llama(state_dict: dict[str, Tensor], config: TransformerConfig, to: str = "ours") -> dict[str, Tensor]:
-    """Convert Llama weights between a ``LlamaModel`` state dict and a :class:`Transformer` one
-    (``to="ours"`` or ``to="hf"``); gate/up/down become ``w1``/``w3``/``w2``. Raises ValueError on
-    missing/unexpected keys.
-    """
-    return _convert(state_dict, _llama_rules(config), to, "llama")
-
-
-CONVERTERS: dict[str, Callable[..., dict[str, Tensor]]] = {
-    "gpt2": convert_gpt2,
-    "bert": convert_bert,
-    "llama": convert_llama,
-}
-
-
-def _rope_theta(hf_cfg) -> float:
-    """RoPE base from a Llama config of any transformers version (4.x ``rope_theta``, 5.x ``rope_parameters``)."""
-    params = getattr(hf_cfg, "rope_parameters", None) or {}
-    scaling = getattr(hf_cfg, "rope_scaling", None) or {}
-    rope_type = params.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
-    if rope_type not in (None, "default"):
-        raise NotImplementedError(f"RoPE scaling {rope_type!r} is not implemented; only the default RoPE is")
-    return float(params.get("rope_theta", getattr(hf_cfg, "rope_theta", 10000.0)))
-
-
-def config_from_hf(hf_cfg) -> TransformerConfig:
-    """Our config from a ``transformers`` ``GPT2Config``, ``BertConfig`` or ``LlamaConfig``."""
-    kind = hf_cfg.model_type
-    if kind == "gpt2":
-        if hf_cfg.activation_function not in ("gelu_new", "gelu_pytorch_tanh"):
-            raise NotImplementedError(f"GPT-2 activation {hf_cfg.activation_function!r}: only gelu_new is supported")
-        return TransformerConfig(
-            vocab_size=hf_cfg.vocab_size, max_seq_len=hf_cfg.n_positions, d_model=hf_cfg.n_embd,
-            n_layers=hf_cfg.n_layer, n_heads=hf_cfg.n_head, d_ff=hf_cfg.n_inner or 4 * hf_cfg.n_embd,
-            norm_eps=hf_cfg.layer_norm_epsilon, mlp="gelu_tanh",
-            tie_embeddings=getattr(hf_cfg, "tie_word_embeddings", True),
-        )
-    if kind == "bert":
-        if hf_cfg.hidden_act != "gelu" or getattr(hf_cfg, "position_embedding_type", "absolute") != "absolute":
-            raise NotImplementedError("only BERT with hidden_act='gelu' and absolute position embeddings is supported")
-        return TransformerConfig(
-            vocab_size=hf_cfg.vocab_size, max_seq_len=hf_cfg.max_position_embeddings, d_model=hf_cfg.hidden_size,
-            n_layers=hf_cfg.num_hidden_layers, n_heads=hf_cfg.num_attention_heads, d_ff=hf_cfg.intermediate_size,
-            norm_position="post", norm_eps=hf_cfg.layer_norm_eps, mlp="gelu", causal=False,
-            n_token_types=hf_cfg.type_vocab_size, pooler=True, tie_embeddings=False,
-        )
-    if kind == "llama":
-        head_dim = getattr(hf_cfg, "head_dim", None) or hf_cfg.hidden_size // hf_cfg.num_attention_heads
-        if head_dim * hf_cfg.num_attention_heads != hf_cfg.hidden_size or hf_cfg.hidden_act != "silu":
-            raise NotImplementedError("only Llama configs with head_dim = hidden_size / heads and silu are supported")
-        if getattr(hf_cfg, "attention_bias", False) != getattr(hf_cfg, "mlp_bias", False):
-            raise NotImplementedError("attention_bias and mlp_bias must be equal (our config has one bias switch)")
-        return TransformerConfig(
-            vocab_size=hf_cfg.vocab_size, max_seq_len=hf_cfg.max_position_embeddings, d_model=hf_cfg.hidden_size,
-            n_layers=hf_cfg.num_hidden_layers, n_heads=hf_cfg.num_attention_heads,
-            n_kv_heads=hf_cfg.num_key_value_heads or hf_cfg.num_attention_heads, d_ff=hf_cfg.intermediate_size,
-            norm="rmsnorm", norm_eps=hf_cfg.rms_norm_eps, mlp="swiglu", positions="rope",
-            rope_base=_rope_theta(hf_cfg), bias=bool(getattr(hf_cfg, "attention_bias", False)),
-            tie_embeddings=bool(getattr(hf_cfg, "tie_word_embeddings", False)),
-        )
-    raise NotImplementedError(f"model_type {kind!r}: supported are 'gpt2', 'bert' and 'llama'")
-
-
-def hf_config(config: TransformerConfig, family: str):
-    """The ``transformers`` config (``GPT2Config``, ``BertConfig`` or ``LlamaConfig``) of our config."""
-    import transformers
-
-    c = config
-    if family == "gpt2":
-        return transformers.GPT2Config(
-            vocab_size=c.vocab_size, n_positions=c.max_seq_len, n_embd=c.d_model, n_layer=c.n_layers,
-            n_head=c.n_heads, n_inner=c.d_ff, activation_function="gelu_new", layer_norm_epsilon=c.norm_eps,
-            resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout, tie_word_embeddings=c.tie_embeddings,
-        )
-    if family == "bert":
-        return transformers.BertConfig(
-            vocab_size=c.vocab_size, hidden_size=c.d_model, num_hidden_layers=c.n_layers,
-            num_attention_heads=c.n_heads, intermediate_size=c.d_ff, hidden_act="gelu",
-            max_position_embeddings=c.max_seq_len, type_vocab_size=c.n_token_types, layer_norm_eps=c.norm_eps,
-            hidden_dropout_prob=c.dropout, attention_probs_dropout_prob=c.dropout,
-        )
-    if family == "llama":
-        cfg = transformers.LlamaConfig(
-            vocab_size=c.vocab_size, hidden_size=c.d_model, intermediate_size=c.d_ff, num_hidden_layers=c.n_layers,
-            num_attention_heads=c.n_heads, num_key_value_heads=c.n_kv_heads, max_position_embeddings=c.max_seq_len,
-            rms_norm_eps=c.norm_eps, rope_theta=c.rope_base, attention_bias=c.bias, mlp_bias=c.bias,
-            tie_word_embeddings=c.tie_embeddings, attention_dropout=c.dropout,
-        )
-        if _rope_theta(cfg) != c.rope_base:  # a transformers version that ignores the rope_theta keyword
-            cfg.rope_parameters = {"rope_type": "default", "rope_theta": c.rope_base}
-        return cfg
-    raise ValueError(f"family must be one of {sorted(CONVERTERS)}, got {family!r}")
-
-
-def _uninitialised(cls: type[nn.Module], config: TransformerConfig) -> nn.Module:
-    """``cls(config)`` on the CPU without the random initialisation (its weights are about to be overwritten).
-
-    Built on the meta device, then given empty memory; the buffers that are not weights (RoPE frequencies,
-    sinusoidal table) are recomputed and the tied head is tied again.
-    """
-    with torch.device("meta"):
-        model = cls(config)
-    model = model.to_empty(device="cpu")
-    for module in model.modules():
-        if isinstance(module, RotaryEmbedding):
-            module.inv_freq.copy_(RotaryEmbedding(module.d_head, module.max_seq_len, base=module.base).inv_freq)
-        if isinstance(module, Transformer) and config.positions == "sinusoidal":
-            module.pos_table.copy_(sinusoidal_positions(config.max_seq_len, config.d_model))
-    if isinstance(model, TransformerLM) and config.tie_embeddings:
-        model.lm_head.weight = model.transformer.token_emb.weight
-    return model
-
-
-def _family(hf_model) -> str:
-    kind = hf_model.config.model_type
-    if kind not in CONVERTERS:
-        raise NotImplementedError(f"model_type {kind!r}: supported are {sorted(CONVERTERS)}")
-    return kind
-
-
-def transformer_from_hf(hf_model) -> Transformer:
-    """Our :class:`Transformer` holding the weights of a ``transformers`` GPT-2, BERT or Llama model
-    (the bare model or one with a head; the head is dropped). Same dtype as ``hf_model``.
-    """
-    family = _family(hf_model)
-    config = config_from_hf(hf_model.config)
-    base = hf_model.base_model
-    if family == "bert" and getattr(base, "pooler", None) is None:
-        config = dataclasses.replace(config, pooler=False)
-    model = _uninitialised(Transformer, config)
-    model.load_state_dict(CONVERTERS[family](base.state_dict(), config, to="ours"))
-    dtype = next(hf_model.parameters()).dtype
-    return model.to(dtype).eval()
-
-
-def lm_from_hf(hf_lm) -> TransformerLM:
-    """Our :class:`TransformerLM` from ``GPT2LMHeadModel`` or ``LlamaForCausalLM`` (tied or untied head)."""
-    family = _family(hf_lm)
-    if family == "bert":
-        raise ValueError("BERT has no causal LM head: use transformer_from_hf for BertModel")
-    config = config_from_hf(hf_lm.config)
-    head = hf_lm.get_output_embeddings().weight
-    tied = head.data_ptr() == hf_lm.get_input_embeddings().weight.data_ptr()
-    config = dataclasses.replace(config, tie_embeddings=tied)
-    model = _uninitialised(TransformerLM, config)
-    model.transformer.load_state_dict(CONVERTERS[family](hf_lm.base_model.state_dict(), config, to="ours"))
-    if not tied:
-        model.lm_head.weight.data.copy_(head.data)
-    return model.to(head.dtype).eval()
-
-
-def to_hf(model: Transformer, family: str):
-    """A ``transformers`` ``GPT2Model``, ``BertModel`` or ``LlamaModel`` holding our model's weights."""
-    import transformers
-
-    classes = {"gpt2": "GPT2Model", "bert": "BertModel", "llama": "LlamaModel"}
-    if family not in classes:
-        raise ValueError(f"family must be one of {sorted(classes)}, got {family!r}")
-    config = model.config
-    kwargs = {"add_pooling_layer": config.pooler} if family == "bert" else {}
-    hf_model = getattr(transformers, classes[family])(hf_config(config, family), **kwargs)
-    hf_state = CONVERTERS[family](model.state_dict(), config, to="hf")
-    hf_model.load_state_dict(hf_state, strict=False)  # not strict: some versions keep buffers in the state dict
-    missing = [k for k, _ in hf_model.named_parameters() if k not in hf_state]
-    if missing:
-        raise ValueError(f"{family}: transformers parameters without a converted weight: {_preview(missing)}")
-    return hf_model.to(next(model.parameters()).dtype).eval()
-
-
-# =============================================================================================
-# 6. Cross-attention and an encoder-decoder (the T5 family's layout)
+# 5. Cross-attention and an encoder-decoder (the T5 family's layout)
 # =============================================================================================
 
 
@@ -1000,3 +641,17 @@ class EncoderDecoder(nn.Module):
         for block in self.decoder_blocks:
             x = block(x, memory, memory_mask, rope=rope)
         return self.decoder_norm(x) @ enc.token_emb.weight.t()  # (B, T, vocab_size)
+
+
+# Names that moved to utils.hf (the interop with transformers), still importable from here for the modules that
+# import them from this one.
+_MOVED_TO_HF = ("convert_gpt2", "convert_bert", "convert_llama", "config_from_hf", "hf_config", "transformer_from_hf",
+                "lm_from_hf", "to_hf")
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_HF:
+        import utils.hf
+
+        return getattr(utils.hf, name)
+    raise AttributeError(f"module 'utils.transformer' has no attribute {name!r}")

@@ -16,11 +16,21 @@ column, what was expected and what was given.
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from utils.checks import check_number, describe, fail
+
+__all__ = [
+    "DATA_DIR", "MILESTONES_PATH", "CITED_FIGURES_PATH", "SOURCED_FIGURES", "NUMERIC_COLUMNS", "MILESTONE_COLUMNS",
+    "COMPUTE_STATUSES", "CITED_FIGURE_COLUMNS", "YEAR_RANGE", "CitationSchemaError", "CitedFigure",
+    "validate_milestones", "load_milestones", "load_cited_figures", "cited_figure", "figure",
+]
 
 DATA_DIR = Path(__file__).resolve().parent
 MILESTONES_PATH = DATA_DIR / "milestones.csv"
@@ -59,18 +69,42 @@ class CitedFigure:
     what: str
     source: str
 
+    def __post_init__(self):
+        for name in ("key", "unit", "what", "source"):
+            if not isinstance(getattr(self, name), str):
+                fail(f"{name} must be a str, got {describe(getattr(self, name))}", TypeError)
+            if not getattr(self, name).strip():
+                fail(f"{name} must not be empty", ValueError,
+                     "a cited figure names its unit, what it measures and the paper it comes from")
+        if not self.key.isidentifier():
+            fail(f"key must be a snake_case name, got {self.key!r}", ValueError, "e.g. 'bert_base_params'")
+        check_number("value", self.value)
+
+
+def _as_path(path, default: Path) -> Path:
+    """``path`` as a Path (``default`` when ``None``), or a TypeError that says what a path is."""
+    if path is None:
+        return default
+    if not isinstance(path, (str, os.PathLike)):
+        fail(f"path must be a file path (str or pathlib.Path), got {describe(path)}", TypeError,
+             f"leave it out to read the course's own {default.name}")
+    return Path(path)
+
 
 def _read_strings(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """Read a CSV as strings (empty cells stay ``''``) and check that it has exactly ``columns``."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall the course package (pip install -e .) to restore it")
+        if path in (MILESTONES_PATH, CITED_FIGURES_PATH):
+            fail(f"{path} is missing", FileNotFoundError, "reinstall the course package (pip install -e .) to restore it")
+        what = "is a folder, not a CSV file" if path.is_dir() else "does not exist"
+        fail(f"path {path} {what}", FileNotFoundError, "give the path of a .csv file, or leave it out for the course's own")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     if tuple(table.columns) != columns:
         missing = [c for c in columns if c not in table.columns]
         extra = [c for c in table.columns if c not in columns]
-        raise CitationSchemaError(
-            f"{path.name}: expected columns {list(columns)}, got {list(table.columns)} (missing {missing}, unexpected {extra})"
-        )
+        other = {MILESTONE_COLUMNS: "load_milestones", CITED_FIGURE_COLUMNS: "load_cited_figures"}.get(tuple(table.columns))
+        fail(f"{path.name}: expected columns {list(columns)}, got {list(table.columns)} (missing {missing}, "
+             f"unexpected {extra})", CitationSchemaError, f"this file is read by {other}" if other else "")
     return table.apply(lambda column: column.str.strip())
 
 
@@ -106,6 +140,8 @@ def validate_milestones(table: pd.DataFrame, path: Path = MILESTONES_PATH) -> pd
     Returns a DataFrame with ``year`` (int64), ``month`` (float64, NaN when unknown), the four numeric columns
     as float64 (NaN when empty) and the text columns as ``str``.
     """
+    _check_string_table(table, MILESTONE_COLUMNS)
+    path = _as_path(path, MILESTONES_PATH)
     rows = []
     seen: set[str] = set()
     for index, row in table.iterrows():
@@ -137,6 +173,22 @@ def validate_milestones(table: pd.DataFrame, path: Path = MILESTONES_PATH) -> pd
     return typed.astype({"year": "int64", "month": "float64", **{c: "float64" for c in NUMERIC_COLUMNS}})
 
 
+def _check_string_table(table, columns: tuple[str, ...]) -> None:
+    """Raise unless ``table`` is a DataFrame with exactly ``columns``, all of them text (as read from the CSV)."""
+    if not isinstance(table, pd.DataFrame):
+        fail(f"table must be a pandas DataFrame, got {describe(table)}", TypeError,
+             "load_milestones() reads and checks the course's file in one step")
+    if tuple(table.columns) != columns:
+        missing = [c for c in columns if c not in table.columns]
+        fail(f"table must have the columns {list(columns)}, got {list(table.columns)} (missing {missing})",
+             CitationSchemaError)
+    typed = [column for column in columns if pd.api.types.is_numeric_dtype(table[column])]
+    if typed:
+        fail(f"table must hold the cells as text (as read from the CSV), but {typed} are already numbers",
+             TypeError, "load_milestones(path) reads, checks and types the file in one step; to validate a table "
+             "yourself read it with pd.read_csv(path, dtype=str, keep_default_na=False)")
+
+
 def _check_compute_status(status: str, values: dict[str, float], where: str) -> None:
     if status not in COMPUTE_STATUSES:
         raise CitationSchemaError(f"{where}: column 'compute_status' expected one of {list(COMPUTE_STATUSES)}, got {status!r}")
@@ -161,13 +213,13 @@ def load_milestones(path: str | Path | None = None) -> pd.DataFrame:
     :func:`utils.history.add_compute_estimates` to fill the rows marked ``estimated by code``.
     Raises :class:`CitationSchemaError` on a bad row.
     """
-    path = Path(path) if path is not None else MILESTONES_PATH
+    path = _as_path(path, MILESTONES_PATH)
     return validate_milestones(_read_strings(path, MILESTONE_COLUMNS), path)
 
 
 def load_cited_figures(path: str | Path | None = None) -> pd.DataFrame:
     """All cited figures (``key, value, unit, what, source``), checked; ``value`` is float64, keys unique."""
-    path = Path(path) if path is not None else CITED_FIGURES_PATH
+    path = _as_path(path, CITED_FIGURES_PATH)
     table = _read_strings(path, CITED_FIGURE_COLUMNS)
     values = []
     for index, row in table.iterrows():
@@ -192,11 +244,17 @@ def load_cited_figures(path: str | Path | None = None) -> pd.DataFrame:
 
 def cited_figure(key: str, path: str | Path | None = None) -> CitedFigure:
     """The cited figure named ``key`` with its unit, meaning and source; ``KeyError`` lists close keys if absent."""
+    if not isinstance(key, str):
+        fail(f"key must be the name of a cited figure (a str), got {describe(key)}", TypeError,
+             "e.g. figure('bert_base_params'); load_cited_figures() lists every key")
+    path = _as_path(path, CITED_FIGURES_PATH)
     table = load_cited_figures(path)
     match = table[table["key"] == key]
     if match.empty:
         close = [k for k in table["key"] if key.split("_")[0] in k][:8]
-        raise KeyError(f"no cited figure {key!r} in {CITED_FIGURES_PATH.name}; keys that look close: {close or 'none'}")
+        close = close or difflib.get_close_matches(key, list(table["key"]), n=5)
+        fail(f"no cited figure {key!r} in {path.name}; keys that look close: {close or 'none'}", KeyError,
+             "load_cited_figures() lists every key")
     row = match.iloc[0]
     return CitedFigure(key=key, value=float(row["value"]), unit=row["unit"], what=row["what"], source=row["source"])
 

@@ -28,8 +28,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from utils.checks import check_int, check_number, describe, fail
+
+__all__ = [
+    "FLOP_PER_PARAMETER_PER_TOKEN", "MIN_DISTINCT_RESAMPLES", "CALENDAR_YEARS", "DoublingTimeFit", "year_month",
+    "decimal_year", "fit_doubling_time", "count_distinct_resamples", "bootstrap_doubling_time",
+    "estimate_training_compute", "compute_optimal_allocation", "add_compute_estimates", "years_off_trend",
+]
+
 FLOP_PER_PARAMETER_PER_TOKEN = 6  # 2 in the forward pass (multiply + add), 4 in the backward pass
 MIN_DISTINCT_RESAMPLES = 256  # fewest distinct case resamples for a percentile bootstrap (0.025 * 256 = 6.4 per tail)
+CALENDAR_YEARS = (1000, 3000)  # a year outside this range is a swapped argument or a year counted from another origin
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,21 @@ class DoublingTimeFit:
     end: float
     r_squared: float
 
+    def __post_init__(self):
+        for name in ("slope", "intercept", "start", "end"):
+            check_number(name, getattr(self, name))
+        if not (isinstance(self.slope_interval, tuple) and len(self.slope_interval) == 2):
+            fail(f"slope_interval must be a tuple (low, high), got {describe(self.slope_interval)}", TypeError)
+        low, high = (check_number("slope_interval", bound) for bound in self.slope_interval)
+        if not low <= self.slope <= high:
+            fail(f"slope_interval must contain the slope {self.slope:g}, got ({low:g}, {high:g})", ValueError,
+                 "make the fit with fit_doubling_time(years, values)")
+        _check_confidence(self.confidence)
+        check_int("n", self.n, minimum=3, hint="a fit with an interval needs at least 3 points")
+        if self.start > self.end:
+            fail(f"start must not be after end, got start {self.start:g} and end {self.end:g}", ValueError)
+        check_number("r_squared", self.r_squared, maximum=1.0)
+
     @property
     def doubling_time_months(self) -> float:
         return 12.0 / self.slope if self.slope > 0 else math.inf
@@ -70,7 +94,7 @@ class DoublingTimeFit:
 
     def predict(self, years) -> np.ndarray:
         """The fitted value (not its log) at ``years`` (a number or an array), as a float64 array."""
-        return 2.0 ** (self.intercept + self.slope * np.asarray(years, dtype=np.float64))
+        return 2.0 ** (self.intercept + self.slope * _as_floats("years", years))
 
     def describe(self) -> str:
         """One line, e.g. ``'doubling every 7.1 months (95% CI 5.6–9.8), n=14, 2017-06 to 2024-12'``."""
@@ -87,8 +111,7 @@ def year_month(decimal: float) -> str:
 
     A mid-month date ``year + (month - 0.5) / 12`` maps back to its month; a mid-year date (month unknown) to July.
     """
-    if not math.isfinite(decimal):
-        raise ValueError(f"year_month needs a finite decimal year, got {decimal}")
+    decimal = check_number("decimal", decimal, hint="year_month needs a finite decimal year, e.g. 2017.46")
     year = math.floor(decimal)
     month = min(12, math.floor((decimal - year) * 12) + 1)
     return f"{year:d}-{month:02d}"
@@ -97,31 +120,62 @@ def year_month(decimal: float) -> str:
 def decimal_year(year, month=None) -> np.ndarray:
     """Year as a float at the middle of ``month`` (1..12): ``year + (month - 0.5) / 12``; mid-year where month is NaN/None.
 
-    Accepts numbers or arrays of equal length; returns a float64 array.
+    ``year``: whole calendar years; ``month``: whole months 1..12 or NaN. Numbers or arrays of equal length;
+    returns a float64 array.
     """
-    year = np.asarray(year, dtype=np.float64)
-    month = np.full_like(year, np.nan) if month is None else np.asarray(month, dtype=np.float64)
+    year = _as_floats("year", year)
+    month = np.full_like(year, np.nan) if month is None else _as_floats("month", month)
     if year.shape != month.shape:
-        raise ValueError(f"year and month must have the same shape, got {year.shape} and {month.shape}")
+        fail(f"year and month must have the same shape, got {year.shape} and {month.shape}", ValueError)
     known = ~np.isnan(month)
-    if np.any((month[known] < 1) | (month[known] > 12)):
-        raise ValueError(f"month must be in 1..12 or NaN, got {month[known][(month[known] < 1) | (month[known] > 12)]}")
+    swapped = "did you swap year and month? the order is decimal_year(year, month)"
+    bad_month = month[known][(month[known] < 1) | (month[known] > 12) | (month[known] != np.round(month[known]))]
+    if bad_month.size:
+        fail(f"month must be a whole number in 1..12 or NaN, got {bad_month[:5]}", ValueError,
+             swapped if np.all(bad_month >= CALENDAR_YEARS[0]) else "")
+    if not np.all(np.isfinite(year)):
+        fail("year must be finite, got NaN or infinity", ValueError, "drop the rows whose year is missing first")
+    _check_calendar_years("year", year, swapped)
+    if np.any(year != np.round(year)):
+        fail(f"year must hold whole years, got {year[year != np.round(year)][:5]}", ValueError,
+             "pass the year and the month separately; a decimal year is what decimal_year returns")
     return year + np.where(known, (month - 0.5) / 12.0, 0.5)
 
 
+def _as_floats(name: str, value) -> np.ndarray:
+    """``value`` (a number, list, array or Series) as a float64 array, or a TypeError that names ``name``."""
+    if isinstance(value, (str, bytes)) or value is None:
+        fail(f"{name} must be numbers (a number, list, array or Series), got {describe(value)}", TypeError)
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(f"{name} must be numbers (a number, list, array or Series), got {describe(value)}", TypeError,
+             "convert text columns first, e.g. pd.to_numeric(column)")
+
+
+def _check_calendar_years(name: str, years: np.ndarray, hint: str) -> None:
+    finite = years[np.isfinite(years)]
+    if finite.size and (finite.min() < CALENDAR_YEARS[0] or finite.max() > CALENDAR_YEARS[1]):
+        bad = finite.min() if finite.min() < CALENDAR_YEARS[0] else finite.max()
+        fail(f"{name} must be calendar years in {CALENDAR_YEARS}, got {bad:g}", ValueError, hint)
+
+
 def _check_series(years, values) -> tuple[np.ndarray, np.ndarray]:
-    years = np.asarray(years, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
+    years, values = _as_floats("years", years), _as_floats("values", values)
     if years.ndim != 1 or years.shape != values.shape:
-        raise ValueError(f"years and values must be 1-D of the same length, got shapes {years.shape} and {values.shape}")
+        fail(f"years and values must be 1-D of the same length, got shapes {years.shape} and {values.shape}", ValueError)
     if years.size < 3:
-        raise ValueError(f"a doubling-time fit with an interval needs at least 3 points, got {years.size}")
+        fail(f"a doubling-time fit with an interval needs at least 3 points, got {years.size}", ValueError)
     if not (np.all(np.isfinite(years)) and np.all(np.isfinite(values))):
-        raise ValueError("years and values must be finite (drop rows with missing figures first)")
+        fail("years and values must be finite", ValueError, "drop rows with missing figures first, e.g. table.dropna()")
+    looks_swapped = np.all((values >= CALENDAR_YEARS[0]) & (values <= CALENDAR_YEARS[1]))
+    _check_calendar_years("years", years, "did you swap years and values? the order is (years, values)"
+                          if looks_swapped else "decimal years such as 2017.46, e.g. from decimal_year(year, month)")
     if np.any(values <= 0):
-        raise ValueError(f"values must be positive to take log2, got minimum {values.min():g}")
+        fail(f"values must be positive to take log2, got minimum {values.min():g}", ValueError,
+             "a doubling time is for quantities that grow by factors: parameters, tokens, FLOP")
     if np.ptp(years) == 0:
-        raise ValueError("years must not all be equal: a slope needs at least two different years")
+        fail("years must not all be equal: a slope needs at least two different years", ValueError)
     return years, values
 
 
@@ -131,8 +185,7 @@ def fit_doubling_time(years, values, confidence: float = 0.95) -> DoublingTimeFi
     ``years``: 1-D array of decimal years; ``values``: 1-D array of positive numbers (parameters, FLOP, ...),
     at least 3 points. The interval is the slope's t-interval at ``confidence`` (see the module docstring).
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    _check_confidence(confidence)
     years, values = _check_series(years, values)
     log_values = np.log2(values)
     year_mean = years.mean()
@@ -157,15 +210,20 @@ def fit_doubling_time(years, values, confidence: float = 0.95) -> DoublingTimeFi
     )
 
 
+def _check_confidence(confidence) -> None:
+    check_number("confidence", confidence, above=0.0, hint="a fraction, e.g. 0.95 for 95%")
+    if not confidence < 1:
+        fail(f"confidence must be < 1, got {confidence:g}", ValueError, "a fraction, e.g. 0.95 for 95%")
+
+
 def count_distinct_resamples(n: int) -> int:
     """How many different multisets a case bootstrap of ``n`` points can draw: :math:`\\binom{2n-1}{n}`.
 
     A resample picks ``n`` of the ``n`` points with replacement and the order does not matter, so it is a multiset
     of size ``n`` from ``n`` kinds ("stars and bars"). ``count_distinct_resamples(4) -> 35``.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive whole number of points, got {n!r}")
-    return math.comb(2 * int(n) - 1, int(n))
+    n = check_int("n", n, minimum=1, hint="n is a number of points, e.g. len(years)")
+    return math.comb(2 * n - 1, n)
 
 
 def bootstrap_doubling_time(years, values, n_resamples: int, seed: int = 0, confidence: float = 0.95,
@@ -178,15 +236,15 @@ def bootstrap_doubling_time(years, values, n_resamples: int, seed: int = 0, conf
     with 4 points there are only 35, too few for a percentile interval; report the t-interval alone.
     """
     years, values = _check_series(years, values)
-    if n_resamples < 10:
-        raise ValueError(f"n_resamples must be at least 10, got {n_resamples}")
+    check_int("n_resamples", n_resamples, minimum=10, hint="a few thousand resamples give a stable interval")
+    check_int("seed", seed, minimum=0)
+    _check_confidence(confidence)
+    check_int("min_distinct_resamples", min_distinct_resamples, minimum=1)
     distinct = count_distinct_resamples(years.size)
     if distinct < min_distinct_resamples:
-        raise ValueError(
-            f"a bootstrap of {years.size} points has only {distinct} distinct resamples, fewer than "
-            f"{min_distinct_resamples}: its percentiles would be a handful of values; use the t-interval "
-            f"(fit_doubling_time) or more points"
-        )
+        fail(f"a bootstrap of {years.size} points has only {distinct} distinct resamples, fewer than "
+             f"{min_distinct_resamples}: its percentiles would be a handful of values", ValueError,
+             "use the t-interval (fit_doubling_time) or more points")
     rng = np.random.default_rng(seed)
     log_values = np.log2(values)
     doubling_months = []
@@ -198,7 +256,11 @@ def bootstrap_doubling_time(years, values, n_resamples: int, seed: int = 0, conf
         slope = np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2)
         doubling_months.append(12.0 / slope if slope > 0 else math.inf)
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(np.array(doubling_months), [tail, 100 - tail])
+    # numpy interpolates a percentile that falls next to an infinite doubling time as inf - inf = NaN; any weight
+    # on an infinite doubling time makes the percentile infinite.
+    with np.errstate(invalid="ignore"):
+        percentiles = np.percentile(np.array(doubling_months), [tail, 100 - tail])
+    low, high = np.nan_to_num(percentiles, nan=math.inf, posinf=math.inf)
     return float(low), float(high)
 
 
@@ -209,9 +271,18 @@ def estimate_training_compute(n_params, n_tokens):
     (gradients for the activations and for the weights). Ignores attention over the context and the
     embeddings' cheaper lookups. Numbers or arrays (broadcast); returns the same kind.
     """
-    n_params_arr, n_tokens_arr = np.asarray(n_params, dtype=np.float64), np.asarray(n_tokens, dtype=np.float64)
-    if np.any(n_params_arr <= 0) or np.any(n_tokens_arr <= 0):
-        raise ValueError("n_params and n_tokens must be positive")
+    n_params_arr, n_tokens_arr = _as_floats("n_params", n_params), _as_floats("n_tokens", n_tokens)
+    for name, array in (("n_params", n_params_arr), ("n_tokens", n_tokens_arr)):
+        if not np.all(np.isfinite(array)):
+            fail(f"{name} must be finite, got NaN or infinity", ValueError,
+                 "drop the rows where the figure is missing first, e.g. table.dropna(subset=[...])")
+        if np.any(array <= 0):
+            fail(f"{name} must be positive, got minimum {array.min():g}", ValueError)
+    try:
+        np.broadcast_shapes(n_params_arr.shape, n_tokens_arr.shape)
+    except ValueError:
+        fail(f"n_params and n_tokens must broadcast, got shapes {n_params_arr.shape} and {n_tokens_arr.shape}",
+             ValueError, "give one number per model in each, or a single number for all")
     compute = FLOP_PER_PARAMETER_PER_TOKEN * n_params_arr * n_tokens_arr
     return float(compute) if compute.ndim == 0 else compute
 
@@ -222,9 +293,14 @@ def compute_optimal_allocation(compute_flop: float, tokens_per_parameter: float)
     Solving gives :math:`N = \\sqrt{C / (6r)}` and :math:`D = rN`; Chinchilla's compute-optimal ratio is
     about 20 tokens per parameter. Returns floats ``(n_params, n_tokens)``.
     """
-    if compute_flop <= 0 or tokens_per_parameter <= 0:
-        raise ValueError(f"compute_flop and tokens_per_parameter must be positive, got {compute_flop} and {tokens_per_parameter}")
+    compute_flop = check_number("compute_flop", compute_flop, above=0.0)
+    tokens_per_parameter = check_number("tokens_per_parameter", tokens_per_parameter, above=0.0,
+                                        hint="Chinchilla's ratio is about 20")
     n_params = math.sqrt(compute_flop / (FLOP_PER_PARAMETER_PER_TOKEN * tokens_per_parameter))
+    if n_params < 1:
+        fail(f"compute_flop={compute_flop:g} at tokens_per_parameter={tokens_per_parameter:g} buys fewer than one "
+             f"parameter (N = {n_params:.3g})", ValueError,
+             "did you swap the arguments? the order is (compute_flop, tokens_per_parameter)")
     return n_params, tokens_per_parameter * n_params
 
 
@@ -233,9 +309,18 @@ def add_compute_estimates(milestones: pd.DataFrame) -> pd.DataFrame:
     ``estimated by code``: :math:`6ND`, with ``N`` the active parameters where given (mixtures of experts),
     else all parameters. Adds ``compute_params`` (the ``N`` used; NaN elsewhere). Reported compute is kept.
     """
-    required = {"compute_status", "parameters", "active_parameters", "training_tokens", "training_compute_flop"}
+    if not isinstance(milestones, pd.DataFrame):
+        fail(f"milestones must be a pandas DataFrame, got {describe(milestones)}", TypeError,
+             "load it with utils.cited.load_milestones()")
+    numeric = ("parameters", "active_parameters", "training_tokens", "training_compute_flop")
+    required = {"compute_status", *numeric}
     if not required <= set(milestones.columns):
-        raise ValueError(f"milestones must have columns {sorted(required)}, missing {sorted(required - set(milestones.columns))}")
+        fail(f"milestones must have columns {sorted(required)}, missing {sorted(required - set(milestones.columns))}",
+             ValueError, "load it with utils.cited.load_milestones()")
+    text = [column for column in numeric if not pd.api.types.is_numeric_dtype(milestones[column])]
+    if text:
+        fail(f"milestones columns {text} must hold numbers, got {milestones[text[0]].dtype}", TypeError,
+             "load the table with utils.cited.load_milestones(), which types the figures")
     table = milestones.copy()
     estimate = table["compute_status"] == "estimated by code"
     n_params = table["active_parameters"].fillna(table["parameters"])
@@ -252,8 +337,14 @@ def years_off_trend(fit: DoublingTimeFit, year: float, value: float) -> float:
 
     Positive: the point reached its value earlier than the trend line does. Needs a positive slope.
     """
+    if not isinstance(fit, DoublingTimeFit):
+        fail(f"fit must be a DoublingTimeFit, got {describe(fit)}", TypeError,
+             "make it with fit_doubling_time(years, values)")
     if fit.slope <= 0:
-        raise ValueError(f"years_off_trend needs a growing trend (slope > 0), got slope {fit.slope:g}")
-    if value <= 0:
-        raise ValueError(f"value must be positive, got {value}")
+        fail(f"years_off_trend needs a growing trend (slope > 0), got slope {fit.slope:g}", ValueError)
+    year = check_number("year", year)
+    value = check_number("value", value, above=0.0)
+    looks_swapped = CALENDAR_YEARS[0] <= value <= CALENDAR_YEARS[1]
+    _check_calendar_years("year", np.array([year]), "did you swap year and value? the order is (fit, year, value)"
+                          if looks_swapped else "a decimal year such as 2020.4")
     return (math.log2(value) - (fit.intercept + fit.slope * year)) / fit.slope

@@ -45,8 +45,15 @@ def test_run_exercise_reports_instead_of_raising(capsys):
     def wrong(_):
         raise ExerciseError("f: wrong")
 
-    assert run_exercise(stub, None) is False
-    assert run_exercise(wrong, None) is False
-    assert run_exercise(lambda answer: None, None) is True
+    assert run_exercise(stub, 0) is False
+    assert run_exercise(wrong, 0) is False
+    assert run_exercise(lambda answer: None, 0) is True
     out = capsys.readouterr().out
     assert "not attempted yet" in out and "✗ f: wrong" in out
+
+
+def test_run_exercise_explains_an_answer_that_is_none(capsys):
+    checked = []
+    assert run_exercise(checked.append, None) is False
+    assert checked == []  # the checker is not called with None
+    assert "✗ answer is None: run the cell that defines your answer" in capsys.readouterr().out

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from utils.checks import check_callable, check_int, check_number, describe, fail
+
 __all__ = ["ExerciseError", "check_type", "check_shape", "check_close", "check_equal", "run_exercise"]
 
 
@@ -28,20 +30,44 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     return tuple(shape) if shape is not None else None
 
 
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str):
+        fail(f"name must be a str that names the answer in the message, got {describe(name)}", TypeError,
+             "the first argument of a check is its name, e.g. check_close('loss', given, expected)")
+
+
+def _returned_none(given: Any) -> str:
+    """The hint for an answer that is ``None``: a function without ``return`` gives ``None``."""
+    return (" (a function without a return statement gives None: end yours with return ...)"
+            if given is None else "")
+
+
 def check_type(name: str, given: Any, expected_type: type | tuple[type, ...]) -> None:
     """Raise :class:`ExerciseError` unless ``given`` is an instance of ``expected_type``."""
+    _check_name(name)
+    types = expected_type if isinstance(expected_type, tuple) else (expected_type,)
+    if not types or not all(isinstance(t, type) for t in types):
+        fail(f"expected_type must be a type or a tuple of types, got {describe(expected_type)}", TypeError,
+             "e.g. check_type('x', given, float) or check_type('x', given, (int, float))")
     if not isinstance(given, expected_type):
-        names = (
-            " or ".join(t.__name__ for t in expected_type) if isinstance(expected_type, tuple) else expected_type.__name__
-        )
-        raise ExerciseError(f"{name}: expected a value of type {names}, got {type(given).__name__}")
+        names = " or ".join(t.__name__ for t in types)
+        raise ExerciseError(f"{name}: expected a value of type {names}, got {type(given).__name__}{_returned_none(given)}")
 
 
 def check_shape(name: str, given: Any, expected_shape: tuple[int, ...]) -> None:
     """Raise :class:`ExerciseError` unless ``given.shape == expected_shape`` (tensor or array)."""
+    _check_name(name)
+    if not isinstance(expected_shape, (tuple, list)):
+        fail(f"expected_shape must be a tuple of sizes, got {describe(expected_shape)}", TypeError,
+             "e.g. (5,) for a vector of 5, not 5")
+    for size in expected_shape:
+        check_int("expected_shape", size, minimum=0)
     shape = _shape_of(given)
     if shape is None:
-        raise ExerciseError(f"{name}: expected an array or tensor of shape {tuple(expected_shape)}, got {type(given).__name__}")
+        fix = _returned_none(given) or (" (convert it with np.array(...) or torch.tensor(...))"
+                                        if isinstance(given, (list, tuple)) else "")
+        raise ExerciseError(f"{name}: expected an array or tensor of shape {tuple(expected_shape)}, "
+                            f"got {type(given).__name__}{fix}")
     if shape != tuple(expected_shape):
         raise ExerciseError(f"{name}: expected shape {tuple(expected_shape)}, got {shape}")
 
@@ -58,11 +84,18 @@ def check_close(name: str, given: Any, expected: Any, rtol: float = 1e-5, atol: 
     The message gives the shape mismatch or the largest difference, never the expected value itself; ``hint`` is
     appended to help the learner find the mistake.
     """
+    _check_name(name)
+    check_number("rtol", rtol, minimum=0.0)
+    check_number("atol", atol, minimum=0.0)
+    _check_hint(hint)
     expected_shape = _shape_of(expected)
+    if expected_shape is None and not _is_number(expected):
+        fail(f"expected must be a number, an array or a tensor, got {describe(expected)}", TypeError,
+             "the checker compares the answer with a reference it computes itself")
     if expected_shape is not None:
         check_shape(name, given, expected_shape)
-    elif not isinstance(given, (int, float, np.number)) or isinstance(given, bool):
-        raise ExerciseError(f"{name}: expected a number, got {type(given).__name__}")
+    elif not _is_number(given):
+        raise ExerciseError(f"{name}: expected a number, got {type(given).__name__}{_returned_none(given)}")
     given_arr, expected_arr = _as_array(given), _as_array(expected)
     if not np.all(np.isfinite(given_arr)):
         raise ExerciseError(f"{name}: your answer contains NaN or infinity{_hint(hint)}")
@@ -72,6 +105,15 @@ def check_close(name: str, given: Any, expected: Any, rtol: float = 1e-5, atol: 
         detail = f"largest difference {diff:.3g}" + (f"; your answer is {ratio:.3g}× the expected one" if ratio else "")
         raise ExerciseError(f"{name}: not close enough (rtol={rtol:g}, atol={atol:g}): {detail}{_hint(hint)}")
     _passed(name)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_hint(hint: Any) -> None:
+    if not isinstance(hint, str):
+        fail(f"hint must be a str (what to look at when the answer is wrong), got {describe(hint)}", TypeError)
 
 
 def _ratio(given: np.ndarray, expected: np.ndarray) -> float | None:
@@ -86,6 +128,7 @@ def _hint(hint: str) -> str:
 
 def check_equal(name: str, given: Any, expected: Any, hint: str = "") -> None:
     """Raise :class:`ExerciseError` unless ``given == expected`` exactly (ints, strings, lists, tuples, dicts)."""
+    _check_hint(hint)
     check_type(name, given, type(expected))
     if given != expected:
         if isinstance(expected, (list, tuple)) and len(given) != len(expected):
@@ -97,8 +140,18 @@ def check_equal(name: str, given: Any, expected: Any, hint: str = "") -> None:
 def run_exercise(checker: Callable[[Any], None], answer: Any) -> bool:
     """Run ``checker(answer)`` in a notebook: ``False`` with a note when the stub still raises ``NotImplementedError``.
 
-    A wrong answer is reported as the checker's message (not a traceback), so the notebook runs top to bottom.
+    A wrong answer is reported as the checker's message (not a traceback), so the notebook runs top to bottom;
+    so is an ``answer`` that is ``None`` (a cell that did not run, or a function without ``return``).
     """
+    if callable(answer) and _is_checker(answer) and not _is_checker(checker):
+        fail(f"checker and answer are swapped: checker is {describe(checker)}, answer is the checker "
+             f"{answer.__name__}", TypeError, f"call run_exercise({answer.__name__}, your_answer)")
+    check_callable("checker", checker, hint="pass a checker of the chapter, e.g. run_exercise(checks.check_..., "
+                   "your_function); did the cell that imports the checks run?")
+    if answer is None:
+        print("✗ answer is None: run the cell that defines your answer first; if it is a value computed by your "
+              "function, end the function with return ...")
+        return False
     try:
         checker(answer)
     except NotImplementedError:
@@ -108,3 +161,9 @@ def run_exercise(checker: Callable[[Any], None], answer: Any) -> bool:
         print(f"✗ {error}")
         return False
     return True
+
+
+def _is_checker(fn: Any) -> bool:
+    """Whether ``fn`` is one of the course's checkers (a ``check_...`` function of ``utils.exercises``)."""
+    return (getattr(fn, "__module__", "") or "").startswith("utils.exercises") and \
+        getattr(fn, "__name__", "").startswith("check_")

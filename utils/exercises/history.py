@@ -7,11 +7,13 @@ here independently, and raises :class:`utils.exercises.ExerciseError` with a mes
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 
 import numpy as np
 
+from utils.checks import check_callable, check_number
 from utils.exercises import ExerciseError, _passed
 
 __all__ = [
@@ -22,22 +24,38 @@ __all__ = [
 ]
 
 
-def _require_callable(name: str, fn) -> None:
-    if not callable(fn):
-        raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__}")
+def _require_function(name: str, fn, parameters: tuple[str, ...]) -> None:
+    """Raise :class:`ExerciseError` unless ``fn`` is a function that can be called with ``parameters``."""
+    hint = "" if fn is None else f"pass the function itself, {name}, without calling it: no (...) after its name"
+    try:
+        check_callable(name, fn, hint=hint)
+    except TypeError as error:
+        raise ExerciseError(str(error)) from None
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C function: nothing to compare
+        return
+    try:
+        signature.bind(*parameters)
+    except TypeError:
+        raise ExerciseError(
+            f"{name} must take {len(parameters)} arguments ({', '.join(parameters)}), yours takes {signature}"
+        ) from None
 
 
-def _require_number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        shape = getattr(value, "shape", None)
-        if shape == () or (shape is not None and int(np.prod(shape)) == 1):
-            value = float(np.asarray(value).ravel()[0])
-        else:
-            raise ExerciseError(f"{name}: expected a single number (float), got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ExerciseError(f"{name}: expected a finite number, got {value}")
-    return value
+def _require_number(name: str, value, item: str = "") -> float:
+    """``value`` (a number, or an array or tensor holding one) as a finite float, else :class:`ExerciseError`.
+
+    ``name`` is the learner's function that returned ``value``; ``item`` the place in its result, e.g. ``'[0]'``.
+    """
+    if getattr(value, "shape", None) is not None and np.size(value) == 1:
+        value = np.asarray(value).ravel()[0]
+    hint = ("your function returned None: end it with return ..." if value is None
+            else "your function must return a single number (a float)")
+    try:
+        return check_number(f"{name}(...){item}", value, hint=hint)
+    except (TypeError, ValueError) as error:
+        raise ExerciseError(str(error)) from None
 
 
 def _ratio_hint(ratio: float, hints: dict[float, str], rtol: float = 0.02) -> str:
@@ -82,7 +100,7 @@ def check_encoder_decoder_compute(encoder_decoder_compute: Callable[[float, floa
     the decoder's cross-attention projections of the encoder states are left out.
     """
     name = "encoder_decoder_compute"
-    _require_callable(name, encoder_decoder_compute)
+    _require_function(name, encoder_decoder_compute, ("n_encoder", "n_decoder", "n_input_tokens", "n_target_tokens"))
     cases = ((5.5e9, 5.5e9, 8.0e11, 2.0e11), (2.0e8, 3.0e8, 1.0e10, 4.0e10), (1.0e9, 1.0e8, 3.0e11, 3.0e10))
     for n_enc, n_dec, d_in, d_tgt in cases:
         case = f"n_encoder={n_enc:g}, n_decoder={n_dec:g}, n_input_tokens={d_in:g}, n_target_tokens={d_tgt:g}"
@@ -127,7 +145,7 @@ def _reference_doubling_months(years: np.ndarray, values: np.ndarray) -> float:
 def check_doubling_time_months(doubling_time_months: Callable[[np.ndarray, np.ndarray], float]) -> None:
     """Exercise 2: ``doubling_time_months(years, values) -> float`` from a least-squares fit of log2(values) on years."""
     name = "doubling_time_months"
-    _require_callable(name, doubling_time_months)
+    _require_function(name, doubling_time_months, ("years", "values"))
     for seed, true_months, n in ((1, 7.0, 25), (2, 20.0, 12), (3, 3.4, 40)):
         years, values = _synthetic_growth(seed, true_months, n)
         case = f"{n} noisy points (seed {seed})"
@@ -146,16 +164,17 @@ def check_doubling_time_months(doubling_time_months: Callable[[np.ndarray, np.nd
 def check_compute_optimal_size(compute_optimal_size: Callable[[float, float], tuple[float, float]]) -> None:
     """Exercise 3: ``compute_optimal_size(compute_flop, tokens_per_param) -> (n_params, n_tokens)`` with C = 6ND, D = rN."""
     name = "compute_optimal_size"
-    _require_callable(name, compute_optimal_size)
+    _require_function(name, compute_optimal_size, ("compute_flop", "tokens_per_param"))
     for compute_flop, ratio in ((5.76e23, 20.0), (1.0e21, 20.0), (3.8e25, 40.0)):
         case = f"compute_flop={compute_flop:g}, tokens_per_param={ratio:g}"
         answer = compute_optimal_size(compute_flop, ratio)
         if not isinstance(answer, (tuple, list)):
-            raise ExerciseError(f"{name}: expected a tuple (n_params, n_tokens), got {type(answer).__name__}")
+            fix = " (your function returned None: end it with return n_params, n_tokens)" if answer is None else ""
+            raise ExerciseError(f"{name}: expected a tuple (n_params, n_tokens), got {type(answer).__name__}{fix}")
         if len(answer) != 2:
             raise ExerciseError(f"{name}: expected a tuple of 2 numbers (n_params, n_tokens), got {len(answer)} items")
-        n_params = _require_number(f"{name} (n_params)", answer[0])
-        n_tokens = _require_number(f"{name} (n_tokens)", answer[1])
+        n_params = _require_number(name, answer[0], "[0] (n_params)")
+        n_tokens = _require_number(name, answer[1], "[1] (n_tokens)")
         if n_params <= 0 or n_tokens <= 0:
             raise ExerciseError(f"{name}: expected positive n_params and n_tokens for {case}, got {n_params:.3g} and {n_tokens:.3g}")
         if n_params > n_tokens:
@@ -187,7 +206,7 @@ def check_years_ahead_of_trend(years_ahead_of_trend: Callable[[float, float, flo
     Positive when the model reached ``value`` before the trend line does.
     """
     name = "years_ahead_of_trend"
-    _require_callable(name, years_ahead_of_trend)
+    _require_function(name, years_ahead_of_trend, ("slope", "intercept", "year", "value"))
     # rel_tol 1e-6 below: a learner may take log2 in another way (log(v)/log(2)), which differs by a few 2^-53;
     # abs_tol 1e-9 years for a model that sits on the trend (expected 0).
     cases = ((1.6, -3150.0, 2020.0, 2.0**85), (0.5, -990.0, 2010.0, 2.0**8), (2.2, -4400.0, 2024.0, 2.0**60))

@@ -7,6 +7,7 @@ raise :class:`ExerciseError` on a wrong answer and print one line on a right one
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -135,6 +136,44 @@ def check_equal(name: str, given: Any, expected: Any, hint: str = "") -> None:
             raise ExerciseError(f"{name}: expected {len(expected)} items, got {len(given)}{_hint(hint)}")
         raise ExerciseError(f"{name}: not equal to the expected answer{_hint(hint)}")
     _passed(name)
+
+
+def _require_function(name: str, fn, parameters: tuple[str, ...]) -> None:
+    """Raise :class:`ExerciseError` unless ``fn`` is a function that can be called with ``parameters``.
+
+    For the chapters' checkers, which take the learner's function: ``None`` (a cell that did not run), the result
+    of calling it instead of the function, and a wrong number of parameters each get their own message.
+    """
+    hint = "" if fn is None else f"pass the function itself, {name}, without calling it: no (...) after its name"
+    try:
+        check_callable(name, fn, hint=hint)
+    except TypeError as error:
+        raise ExerciseError(str(error)) from None
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C function: nothing to compare
+        return
+    try:
+        signature.bind(*parameters)
+    except TypeError:
+        raise ExerciseError(
+            f"{name} must take {len(parameters)} arguments ({', '.join(parameters)}), yours takes {signature}"
+        ) from None
+
+
+def _require_number(name: str, value, item: str = "") -> float:
+    """``value`` (a number, or an array or tensor holding one) as a finite float, else :class:`ExerciseError`.
+
+    ``name`` is the learner's function that returned ``value``; ``item`` the place in its result, e.g. ``'[0]'``.
+    """
+    if getattr(value, "shape", None) is not None and np.size(value) == 1:
+        value = np.asarray(value).ravel()[0]
+    hint = ("your function returned None: end it with return ..." if value is None
+            else "your function must return a single number (a float)")
+    try:
+        return check_number(f"{name}(...){item}", value, hint=hint)
+    except (TypeError, ValueError) as error:
+        raise ExerciseError(str(error)) from None
 
 
 def run_exercise(checker: Callable[[Any], None], answer: Any) -> bool:

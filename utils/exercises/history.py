@@ -7,14 +7,12 @@ here independently, and raises :class:`utils.exercises.ExerciseError` with a mes
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 
 import numpy as np
 
-from utils.checks import check_callable, check_number
-from utils.exercises import ExerciseError, _passed
+from utils.exercises import ExerciseError, _passed, _require_function, _require_number
 
 __all__ = [
     "check_encoder_decoder_compute",
@@ -22,40 +20,6 @@ __all__ = [
     "check_compute_optimal_size",
     "check_years_ahead_of_trend",
 ]
-
-
-def _require_function(name: str, fn, parameters: tuple[str, ...]) -> None:
-    """Raise :class:`ExerciseError` unless ``fn`` is a function that can be called with ``parameters``."""
-    hint = "" if fn is None else f"pass the function itself, {name}, without calling it: no (...) after its name"
-    try:
-        check_callable(name, fn, hint=hint)
-    except TypeError as error:
-        raise ExerciseError(str(error)) from None
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # a builtin or C function: nothing to compare
-        return
-    try:
-        signature.bind(*parameters)
-    except TypeError:
-        raise ExerciseError(
-            f"{name} must take {len(parameters)} arguments ({', '.join(parameters)}), yours takes {signature}"
-        ) from None
-
-
-def _require_number(name: str, value, item: str = "") -> float:
-    """``value`` (a number, or an array or tensor holding one) as a finite float, else :class:`ExerciseError`.
-
-    ``name`` is the learner's function that returned ``value``; ``item`` the place in its result, e.g. ``'[0]'``.
-    """
-    if getattr(value, "shape", None) is not None and np.size(value) == 1:
-        value = np.asarray(value).ravel()[0]
-    hint = ("your function returned None: end it with return ..." if value is None
-            else "your function must return a single number (a float)")
-    try:
-        return check_number(f"{name}(...){item}", value, hint=hint)
-    except (TypeError, ValueError) as error:
-        raise ExerciseError(str(error)) from None
 
 
 def _ratio_hint(ratio: float, hints: dict[float, str], rtol: float = 0.02) -> str:

@@ -49,7 +49,7 @@ def test_choice_bool_and_callable():
         checks.check_choice("norm", "mid", ("pre", "post"))
     with pytest.raises(TypeError, match="causal must be True or False, got 1"):
         checks.check_bool("causal", 1)
-    with pytest.raises(TypeError, match="solution must be a function, got None.*did the cell"):
+    with pytest.raises(TypeError, match="solution must be a function, got None.*did the cell that defines it run"):
         checks.check_callable("solution", None)
 
 

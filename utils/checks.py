@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 __all__ = [
     "describe", "fail", "check_int", "check_number", "check_bool", "check_choice", "check_callable", "check_tensor",
@@ -38,7 +39,7 @@ def describe(value) -> str:
     return f"{text} ({type(value).__name__})"
 
 
-def fail(message: str, error: type[Exception] = ValueError, hint: str = "") -> None:
+def fail(message: str, error: type[Exception] = ValueError, hint: str = "") -> NoReturn:
     """Raise ``error`` with ``message`` and, when given, the ``hint`` on what to do (in parentheses)."""
     if not (isinstance(error, type) and issubclass(error, BaseException)):
         raise TypeError(f"error must be an exception class such as ValueError, got {error!r}")
@@ -93,7 +94,7 @@ def check_callable(name: str, value, hint: str = "") -> Callable:
     """``value`` if it can be called (a function, a lambda, a module)."""
     if not callable(value):
         fail(f"{name} must be a function, got {describe(value)}", TypeError,
-             hint or ("did the cell that defines it run? it returned nothing" if value is None else ""))
+             hint or ("None: did the cell that defines it run?" if value is None else ""))
     return value
 
 

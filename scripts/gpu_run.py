@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -130,6 +131,24 @@ def _optimizer(model: nn.Module, config: TrainConfig, fused: bool) -> torch.opti
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
 
 
+_COMPILED: dict[int, nn.Module] = {}  # id(model) -> its compiled module, so a model is compiled once
+
+
+def compiled(model: nn.Module, backend: str) -> nn.Module:
+    """``torch.compile(model)``, made once per model (a later rung that keeps the model keeps its compiled code)."""
+    if id(model) not in _COMPILED:
+        torch._dynamo.reset()  # a fresh compile: no shapes remembered from an earlier model
+        _COMPILED.clear()
+        _COMPILED[id(model)] = torch.compile(model, backend=backend)
+    return _COMPILED[id(model)]
+
+
+def same_model(previous: Rung | None, rung: Rung) -> bool:
+    """Whether ``rung`` can keep the previous rung's model: same vocabulary, attention and compilation."""
+    keys = ("pad_vocab", "attention", "compile")
+    return previous is not None and all(getattr(previous, k) == getattr(rung, k) for k in keys)
+
+
 def measure_rung(model: nn.Module, rung: Rung, settings: dict, device: torch.device) -> dict:
     """Train ``model`` under ``rung`` with ``fit``: warm-up steps, then timed steps; tokens/s, step time, peak memory."""
     torch.backends.cuda.matmul.allow_tf32 = rung.tf32
@@ -142,10 +161,7 @@ def measure_rung(model: nn.Module, rung: Rung, settings: dict, device: torch.dev
         return TrainConfig(max_steps=steps, precision=rung.precision, grad_accum_steps=rung.grad_accum,
                            schedule="constant", clip_grad_norm=1.0, device=str(device), progress=False)
 
-    model = model.to(device)
-    if rung.compile:
-        torch._dynamo.reset()  # a fresh compile per model: no shapes remembered from an earlier rung
-        model = torch.compile(model, backend=settings["compile_backend"])
+    model = compiled(model.to(device), settings["compile_backend"]) if rung.compile else model.to(device)
     optimizer = _optimizer(model, config(1), rung.fused_adamw)
     batches = lambda: get_batch(tokens, batch_size, seq_len, device)  # noqa: E731
     started = time.perf_counter()
@@ -159,9 +175,12 @@ def measure_rung(model: nn.Module, rung: Rung, settings: dict, device: torch.dev
     started = time.perf_counter()
     history = fit(model, causal_lm_loss, batches, config(steps), optimizer=optimizer)
     synchronize(device)
-    step_s = (time.perf_counter() - started) / steps
+    mean_step_s = (time.perf_counter() - started) / steps
+    # The median of the steps' own times (fit records them; each step waits for its losses, so on a GPU the
+    # times are of work done, not launched): a step slowed by other work on a shared machine does not count.
+    step_s = statistics.median(history.seconds)
     tokens_per_step = batch_size * seq_len * rung.grad_accum
-    row = {"rung": rung.name, "settings": dataclasses.asdict(rung), "step_s": step_s,
+    row = {"rung": rung.name, "settings": dataclasses.asdict(rung), "step_s": step_s, "mean_step_s": mean_step_s,
            "tokens_per_step": tokens_per_step, "tokens_per_s": tokens_per_step / step_s, "warmup_s": warmup_s,
            "loss_last": history.train_loss[-1]}
     if device.type == "cuda":
@@ -222,12 +241,14 @@ def _tensors(model: nn.Module, optimizer: torch.optim.Optimizer):
 def profile_rows(model: nn.Module, rung: Rung, settings: dict, device: torch.device, top: int = 12) -> list[dict]:
     """The kernels (or CPU ops) that take the most time in 2 steps of ``rung``: name, share of the total."""
     activity = torch.profiler.ProfilerActivity.CUDA if device.type == "cuda" else torch.profiler.ProfilerActivity.CPU
-    small = {**settings, "warmup_steps": 1, "timed_steps": 1}
-    measure_rung(model, rung, small, device)  # warm (and compiled) before profiling
+    small = {**settings, "warmup_steps": 1, "timed_steps": 2}
     with torch.profiler.profile(activities=[activity]) as prof:
-        measure_rung(model, dataclasses.replace(rung, compile=False), small, device)
-    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    events = [e for e in prof.key_averages() if getattr(e, key, 0) > 0]
+        measure_rung(model, rung, small, device)  # compiled already: the ladder's last rung kept the model
+    averages = prof.key_averages()
+    key = "self_cpu_time_total"
+    if device.type == "cuda":  # renamed from self_cuda_time_total in torch 2.4
+        key = "self_device_time_total" if hasattr(averages[0], "self_device_time_total") else "self_cuda_time_total"
+    events = [e for e in averages if getattr(e, key, 0) > 0]
     total = sum(getattr(e, key) for e in events)
     events.sort(key=lambda e: getattr(e, key), reverse=True)
     return [{"name": e.key[:90], "share": getattr(e, key) / total, "calls": e.count} for e in events[:top]]
@@ -282,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny config on any device: a test of the code paths")
     parser.add_argument("--device", default=None, help="default: cuda when available (the smoke run: cpu)")
     args = parser.parse_args(argv)
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # the tiny smoke config's token ids make it warn
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() and not args.smoke else "cpu"))
     config, settings = run_settings(args.smoke, device)
     started = time.perf_counter()
@@ -312,19 +336,19 @@ def main(argv: list[str] | None = None) -> int:
     models: dict[str, nn.Module] = {}
 
     def run_ladder() -> list[dict]:
-        model = None
+        model, previous = None, None
         for rung in ladder():
-            if model is None or rung.pad_vocab != getattr(model, "_padded", False) or rung.compile != getattr(model, "_compiled", False) or rung.attention != getattr(model, "_attention", None):
+            if not same_model(previous, rung):
+                model = None
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
                 model = build_model(config, rung)
-                model._padded, model._compiled, model._attention = rung.pad_vocab, rung.compile, rung.attention
             row = measure_rung(model, rung, settings, device)
             add_mfu(row, flops, name)
             ladder_rows.append(row)
-            print(f"  {rung.name:<36} {row['tokens_per_s']:>12,.0f} tokens/s  step {row['step_s'] * 1e3:8.1f} ms", flush=True)
-            if device.type == "cuda" and not rung.compile:
-                del model
-                model = None
-                torch.cuda.empty_cache()
+            previous = rung
+            print(f"  {rung.name:<36} {row['tokens_per_s']:>12,.0f} tokens/s  step {row['step_s'] * 1e3:8.1f} ms",
+                  flush=True)
         models["best"] = model
         return ladder_rows
 
@@ -333,16 +357,19 @@ def main(argv: list[str] | None = None) -> int:
 
     def transformers_ratio() -> dict:
         rung = Rung(**best["settings"])
-        row = measure_rung(build_hf_model(config, rung), rung, settings, device)
-        add_mfu(row, flops, name)
-        return {"settings_of": best["rung"], "transformers": row, "ours": best,
-                "ratio_ours_over_transformers": best["tokens_per_s"] / row["tokens_per_s"]}
+        rows = {"transformers": measure_rung(build_hf_model(config, rung), rung, settings, device)}
+        rows["ours"] = measure_rung(build_model(config, rung), rung, settings, device)  # the same, right after
+        for row in rows.values():
+            add_mfu(row, flops, name)
+        return {"settings_of": best["rung"], **rows, "ours_in_ladder": best,
+                "ratio_ours_over_transformers": rows["ours"]["tokens_per_s"] / rows["transformers"]["tokens_per_s"]}
 
+    if best is not None and models.get("best") is not None:  # the last rung's model, compiled already
+        section("profile", lambda: profile_rows(models["best"], Rung(**best["settings"]), settings, device))
+    models.clear()
     if best is not None:
         section("transformers", transformers_ratio)
     section("memory", lambda: memory_rows(config, settings, device))
-    if best is not None and models.get("best") is not None:
-        section("profile", lambda: profile_rows(models["best"], Rung(**best["settings"]), settings, device))
     section("ddp_nccl", lambda: ddp_nccl(torch.cuda.device_count() if device.type == "cuda" else 0))
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s")
     return 0

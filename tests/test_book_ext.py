@@ -227,3 +227,10 @@ def test_list_pages_skips_asset_folders(site):
     (site / "_static").mkdir()
     (site / "_static" / "webpack-macros.html").write_text("<p>template</p>")
     assert check_site.list_pages(site) == ["book/intro.html", "index.html"]
+
+
+def test_a_run_on_a_busy_machine_says_so_and_a_quiet_one_does_not():
+    busy = course_ext.stamp_markdown({**FULL_STAMP, "load_average": 9.6, "cpu_count": 2})
+    assert "shared during the run (load average 9.6 on 2 cores)" in busy
+    quiet = course_ext.stamp_markdown({**FULL_STAMP, "load_average": 1.2, "cpu_count": 2})
+    assert "shared" not in quiet and "shared" not in course_ext.stamp_markdown(FULL_STAMP)

@@ -148,15 +148,27 @@ def _run(path: Path, quick: bool) -> tuple[nbformat.NotebookNode, float]:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / path.name
             start = time.perf_counter()
+            _LOADS.append(_load_average())
             papermill.execute_notebook(str(path), str(out), cwd=str(path.parent), kernel_name="python3",
                                        progress_bar=False, log_output=False)
             wall = time.perf_counter() - start
+            _LOADS.append(_load_average())
             return nbformat.read(out, as_version=4), wall
     finally:
         if env_before is None:
             os.environ.pop("COURSE_QUICK", None)
         else:
             os.environ["COURSE_QUICK"] = env_before
+
+
+_LOADS: list[float] = []  # 1-minute load averages at the start and end of each run of this process
+
+
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on Windows
+        return float("nan")
 
 
 def _clean(nb: nbformat.NotebookNode) -> None:
@@ -195,6 +207,10 @@ def make_stamp(nb: nbformat.NotebookNode, wall_time_s: float, quick_wall_time_s:
         "quick_wall_time_s": None if quick_wall_time_s is None else round(quick_wall_time_s, 1),
         "code_hash": code_hash(nb),
         "outputs_hash": outputs_hash(nb),
+        # the busiest of the 1-minute load averages seen at the start and end of the runs: a shared machine
+        # makes every time in the chapter longer, and the banner says so
+        "load_average": round(max(_LOADS[-2:], default=float("nan")), 1),
+        "cpu_count": os.cpu_count(),
         "executed_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "versions": package_versions(),
     }

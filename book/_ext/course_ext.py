@@ -121,9 +121,18 @@ def stamp_markdown(stamp: dict[str, Any] | None, notebook: str = "<this notebook
         quick_text = f"{format_duration(quick)} {where_text}."
     body = (
         f"Outputs on this page come from a full-mode run on **{device_name}**{suffix} in {wall}, "
-        f"{date} (UTC){libraries}. Quick mode (`COURSE_QUICK=1`): {quick_text}"
+        f"{date} (UTC){libraries}. Quick mode (`COURSE_QUICK=1`): {quick_text}{_shared_machine(stamp)}"
     )
     return _admonition("note", "course-stamp", body)
+
+
+def _shared_machine(stamp: dict[str, Any]) -> str:
+    """A sentence for a run on a busy machine (1-minute load average above the number of cores), else ''."""
+    load, cores = stamp.get("load_average"), stamp.get("cpu_count")
+    if not isinstance(load, (int, float)) or not isinstance(cores, int) or not load > cores:
+        return ""
+    return (f" The machine was shared during the run (load average {load:.1f} on {cores} cores): its times are "
+            "longer than on a quiet machine.")
 
 
 def _as_text(source: str | list[str]) -> str:

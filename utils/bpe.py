@@ -12,7 +12,8 @@ format, readable by Hugging Face ``tokenizers``) and ``tokenizer_config.json`` (
 
 Conventions shared with ``utils.wordpiece``: ``vocab`` is id -> token and ``vocab_size`` its length; special
 tokens are cut out of the raw text by ``split_special_tokens``; ``decode`` raises ``UnknownTokenIdError`` (a
-``ValueError``) for an id outside the vocabulary.
+``ValueError``) for an id outside the vocabulary. Every public function checks its arguments first (with
+``utils.checks``) and names the argument, what it expected and what it got.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from __future__ import annotations
 import functools
 import heapq
 import json
+import numbers
+import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import regex
+
+from utils.checks import check_callable, check_choice, check_int, check_tensor, describe, fail
 
 __all__ = [
     "GPT2_PATTERN",
@@ -38,7 +43,6 @@ __all__ = [
     "train_bpe_from_counts",
     "merge_counts",
     "Tokenizer",
-    "load_smollm2_tokenizer",
     "bytes_per_token",
 ]
 
@@ -59,6 +63,7 @@ SMOLLM2_PATTERN = r"""\p{N}|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?[^\s\p{L}\p{N}]+|
 # patterns, "'ll", is 3 characters; runs of one class are only ever extended, never split differently).
 _STREAM_LOOKBACK = 16
 _NO_RANK = float("inf")  # the rank of a pair that no merge joins
+_DECODE_ERRORS = ("replace", "strict", "ignore", "backslashreplace", "surrogateescape")  # bytes.decode's handlers
 
 
 class UnknownTokenIdError(ValueError):
@@ -73,6 +78,158 @@ class UnknownTokenIdError(ValueError):
             "were these ids made by another tokenizer?"
         )
         self.token_id, self.vocab_size = token_id, vocab_size
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Checks of the arguments (shared with utils.wordpiece): metadata only, or one pass over what is built anyway
+# ----------------------------------------------------------------------------------------------------------
+def _check_text(name: str, value, hint: str = "") -> str:
+    """``value`` if it is a ``str``; bytes and lists of texts get the fix in the message."""
+    if not isinstance(value, str):
+        if not hint and isinstance(value, (bytes, bytearray)):
+            hint = "decode the bytes first: value.decode('utf-8')"
+        elif not hint and isinstance(value, (list, tuple)):
+            hint = "one text at a time, e.g. [f(text) for text in texts]"
+        fail(f"{name} must be a str, got {describe(value)}", TypeError, hint)
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> regex.Pattern:
+    return regex.compile(pattern)
+
+
+def _compile_pattern(pattern) -> regex.Pattern:
+    """The pre-tokenizer ``pattern`` compiled (once per pattern), or a message naming it."""
+    _check_text("pattern", pattern, "a regular expression such as GPT2_PATTERN")
+    try:
+        return _compiled(pattern)
+    except regex.error as err:
+        fail(f"pattern is not a valid regular expression ({err}): {pattern[:60]!r}", ValueError,
+             "regex syntax, where \\p{L} is a letter and \\p{N} a numeric character; see GPT2_PATTERN")
+
+
+def _check_word_counts(word_counts) -> None:
+    """Raise unless ``word_counts`` maps pre-tokens (bytes) to counts (ints >= 0), as ``count_pretokens`` gives."""
+    if not isinstance(word_counts, Mapping):
+        hint = ("count the pre-tokens of the text first: count_pretokens(text)" if isinstance(word_counts, str)
+                else "a dict pre-token (bytes) -> count, e.g. count_pretokens(text); are two arguments swapped?")
+        fail(f"word_counts must be a dict of pre-token counts, got {describe(word_counts)}", TypeError, hint)
+    for word, n in word_counts.items():
+        if not isinstance(word, bytes):
+            fail(f"word_counts must map bytes to counts, got the key {describe(word)}", TypeError,
+                 "count_pretokens gives bytes keys; encode yours: {w.encode('utf-8'): n for w, n in counts.items()}")
+        if type(n) is not int or n < 0:
+            check_int(f"word_counts[{word!r}]", n, minimum=0)
+
+
+def _check_merges(merges) -> list:
+    """``merges`` as a list if it holds ``(left, right)`` byte-string pairs in rank order."""
+    if isinstance(merges, (str, bytes, Mapping)) or not isinstance(merges, Iterable):
+        fail(f"merges must be a list of (left, right) byte pairs, got {describe(merges)}", TypeError,
+             "a dict looks like a vocabulary: are vocab and merges swapped?" if isinstance(merges, Mapping) else "")
+    merges = list(merges)
+    for rank, merge in enumerate(merges):
+        if not (isinstance(merge, (tuple, list)) and len(merge) == 2
+                and all(isinstance(part, (bytes, bytearray)) for part in merge)):
+            fail(f"merges must hold (left, right) pairs of bytes, got merges[{rank}] = {describe(merge)}", TypeError,
+                 "as train_bpe returns them, e.g. (b' t', b'he')")
+    return merges
+
+
+def _check_path(name: str, path, text_hint: str = "pass the file's path") -> Path:
+    """``path`` as a ``Path`` if it is a str or a path object; ``text_hint`` for a str that is a text, not a path."""
+    if not isinstance(path, (str, os.PathLike)):
+        fail(f"{name} must be a path (str or pathlib.Path), got {describe(path)}", TypeError)
+    if isinstance(path, str) and ("\n" in path or len(path) > 1024):
+        fail(f"{name} must be a path, got a str of {len(path):,} characters that looks like the text itself",
+             ValueError, text_hint)
+    return Path(path)
+
+
+def _read_utf8(name: str, path: Path) -> str:
+    """The text of the UTF-8 file ``path``, or a message that names ``name`` and the fix."""
+    if path.is_dir():
+        fail(f"{name} must be a file, got the folder {path}", IsADirectoryError, "name a file inside it")
+    if not path.is_file():
+        fail(f"{name} {path} does not exist", FileNotFoundError, "check the path, e.g. with path.exists()")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        fail(f"{name} {path} is not UTF-8 text: bytes {err.object[err.start:err.end]!r} at byte offset {err.start}",
+             ValueError, "convert the file to UTF-8 first")
+
+
+def _read_json(path: Path):
+    """The JSON value in the file ``path``, or a message that names the file."""
+    try:
+        return json.loads(_read_utf8("the file", path))
+    except json.JSONDecodeError as err:
+        fail(f"{path} is not valid JSON ({err})", ValueError, "was it written by Tokenizer.save? write it again")
+
+
+def _huggingface_spec(tokenizer, wanted: str, other: str) -> dict:
+    """The backend JSON of a Hugging Face tokenizer whose model is ``wanted`` (``'BPE'`` or ``'WordPiece'``)."""
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    if not callable(getattr(backend, "to_str", None)):
+        fail(f"tokenizer must be a Hugging Face fast tokenizer or a tokenizers.Tokenizer, got {describe(tokenizer)}",
+             TypeError, "load it with transformers.AutoTokenizer.from_pretrained(folder) (use_fast=True)")
+    spec = json.loads(backend.to_str())
+    kind = spec["model"].get("type")
+    if kind != wanted:
+        fail(f"tokenizer must have a {wanted} model, got {kind!r}", ValueError,
+             f"{other}.from_huggingface builds a {kind} tokenizer" if kind in ("BPE", "WordPiece") else "")
+    return spec
+
+
+def _check_token_id_map(vocab, value_type: type | tuple[type, ...], loader: str) -> None:
+    """Raise unless ``vocab`` is a dict id (int) -> token (``value_type``), the meaning both tokenizers share."""
+    kind = (value_type if isinstance(value_type, type) else value_type[0]).__name__
+    if not isinstance(vocab, Mapping):
+        fail(f"vocab must be a dict id -> token ({kind}), got {describe(vocab)}", TypeError,
+             "from a list of tokens in id order: dict(enumerate(tokens))")
+    for i, tok in vocab.items():
+        if type(i) is not int or not isinstance(tok, value_type):
+            if isinstance(i, str) and isinstance(tok, int):
+                fail(f"vocab must map id -> token, got the token -> id entry {i!r}: {tok!r}", TypeError,
+                     f"invert it with {{i: t for t, i in vocab.items()}}, or read the files with {loader}")
+            check_int("vocab's keys (token ids)", i, minimum=0)
+            if not isinstance(tok, value_type):
+                fail(f"vocab must map id -> token ({kind}), got {describe(tok)} for id {i!r}", TypeError,
+                     "encode the tokens, e.g. token.encode('utf-8')" if kind == "bytes" else "")
+
+
+def _token_ids(ids) -> Iterable[int]:
+    """``ids`` (a list, a 1-D int tensor or array) as an iterable of Python ints to look up, else a message."""
+    if isinstance(ids, (str, bytes)):
+        fail(f"ids must be a list of int token ids, got {describe(ids)}", TypeError,
+             "to turn text into ids, call encode(text)")
+    if hasattr(ids, "ndim") and hasattr(ids, "tolist"):  # a tensor or an array
+        if ids.ndim != 1:
+            fail(f"ids must be one sequence (1-D), got {describe(ids)}", ValueError,
+                 "decode each row: [tokenizer.decode(row) for row in ids]" if ids.ndim == 2 else
+                 "a single id is decode([i])")
+        if type(ids).__module__.startswith("torch"):
+            check_tensor("ids", ids, dtype="int")
+        elif ids.dtype.kind not in "iu":
+            fail(f"ids must be integers, got {describe(ids)}", TypeError, "convert them with .astype(int)")
+        return ids.tolist()
+    if not isinstance(ids, Iterable):
+        fail(f"ids must be a list of int token ids, got {describe(ids)}", TypeError, "a single id is decode([i])")
+    return ids
+
+
+def _lookup(vocab: dict, ids) -> list:
+    """The tokens of ``ids`` in ``vocab``; ``UnknownTokenIdError`` for an id outside it (an int id, never rounded)."""
+    tokens = []
+    for position, i in enumerate(_token_ids(ids)):
+        if type(i) is not int:
+            i = check_int(f"ids[{position}]", i, hint="token ids are ints: round or convert them with int(...)")
+        tok = vocab.get(i)
+        if tok is None:
+            raise UnknownTokenIdError(i, len(vocab))
+        tokens.append(tok)
+    return tokens
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -115,18 +272,27 @@ def _special_regex(special_tokens: tuple[str, ...]) -> regex.Pattern | None:
 
 
 def _check_special_tokens(special_tokens: Sequence[str] | None) -> list[str]:
+    """``special_tokens`` as a list of distinct non-empty strings (``None`` is no special token)."""
     if special_tokens is None:
         return []
     if isinstance(special_tokens, str):
-        raise TypeError(
-            f"special_tokens must be a list of str, got the str {special_tokens!r}; write [{special_tokens!r}]"
-        )
+        if len(special_tokens) > 30:  # a pattern or a text in the place of the special tokens
+            fail(f"special_tokens must be a list of str, got a str of {len(special_tokens)} characters "
+                 f"{describe(special_tokens)}", TypeError, "is it the pattern? pass it by name: pattern=...")
+        fail(f"special_tokens must be a list of str, got the str {special_tokens!r}", TypeError,
+             f"write [{special_tokens!r}]")
+    if isinstance(special_tokens, (bytes, Mapping)) or not isinstance(special_tokens, Iterable):
+        fail(f"special_tokens must be a list of str, got {describe(special_tokens)}", TypeError,
+             "e.g. ['<|endoftext|>']; is an argument in the wrong place?")
     tokens = list(special_tokens)
     for tok in tokens:
-        if not isinstance(tok, str) or not tok:
-            raise TypeError(f"each special token must be a non-empty str, got {tok!r}")
+        if not isinstance(tok, str):
+            fail(f"special_tokens must be a list of str, got the item {describe(tok)}", TypeError,
+                 "write each special token as text, e.g. '<|endoftext|>'")
+        if not tok:
+            fail("special_tokens must not contain the empty str", ValueError, "leave it out")
     if len(set(tokens)) != len(tokens):
-        raise ValueError(f"special_tokens contains duplicates: {tokens}")
+        fail(f"special_tokens must not repeat a token, got {tokens}", ValueError, "list each one once")
     return tokens
 
 
@@ -151,6 +317,7 @@ def split_special_tokens(text: str, special_tokens: Sequence[str] | None) -> lis
     Returns:
         ``(piece, is_special)`` in text order; the pieces concatenate to ``text`` and none is empty.
     """
+    _check_text("text", text)
     spans = _special_spans(text, _special_regex(tuple(_check_special_tokens(special_tokens))))
     return [(text[start:end], is_special) for start, end, is_special in spans]
 
@@ -165,6 +332,29 @@ def merge_pair(symbols: Sequence, pair: tuple, merged) -> list:
     Returns:
         a new list, shorter by the number of occurrences replaced.
     """
+    if isinstance(symbols, (Mapping, set, frozenset)) or not isinstance(symbols, Sequence):
+        fail(f"symbols must be a list (ids or byte strings in order), got {describe(symbols)}", TypeError,
+             "convert it with list(...)")
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        fail(f"pair must be a tuple of two symbols, got {describe(pair)}", TypeError,
+             "write it as (left, right), e.g. (b'a', b'b'); a bytes b'ab' unpacks to two ints")
+    if symbols and any(_kind(part) != _kind(symbols[0]) for part in pair):
+        fail(f"pair must hold the same kind of symbol as symbols: pair {describe(pair)}, symbols[0] "
+             f"{describe(symbols[0])}", ValueError, "ids and byte strings never compare equal: use one kind")
+    return _merge_pair(symbols, pair, merged)
+
+
+def _kind(symbol) -> str:
+    """``'bytes'``, ``'int'``, ``'str'`` or the type's name: the kinds of symbol that can compare equal."""
+    if isinstance(symbol, (bytes, bytearray)):
+        return "bytes"
+    if isinstance(symbol, numbers.Integral):
+        return "int"
+    return type(symbol).__name__
+
+
+def _merge_pair(symbols: Sequence, pair: tuple, merged) -> list:
+    """``merge_pair`` without the checks, for the loops of training and encoding."""
     left, right = pair
     out, i, n = [], 0, len(symbols)
     while i < n:
@@ -201,7 +391,9 @@ def count_pretokens(
     Returns:
         Counter mapping each distinct pre-token (bytes) to its number of occurrences.
     """
-    compiled = regex.compile(pattern)
+    _check_text("text", text, "" if not isinstance(text, (list, tuple)) else
+                "join the texts first, e.g. '\\n'.join(texts), or add up the Counters of each text")
+    compiled = _compile_pattern(pattern)
     counts: Counter[str] = Counter()
     for piece, is_special in split_special_tokens(text, special_tokens):
         if not is_special:
@@ -224,6 +416,13 @@ class _Descending:
         return isinstance(other, _Descending) and self.key == other.key
 
 
+def _check_vocab_size(vocab_size, specials: list[str]) -> None:
+    check_int("vocab_size", vocab_size, hint="the number of tokens, e.g. 1000")
+    if vocab_size < 256 + len(specials):
+        fail(f"vocab_size must be at least 256 (one id per byte) + {len(specials)} special tokens "
+             f"= {256 + len(specials)}, got {vocab_size}", ValueError, "the merges come on top of the 256 bytes")
+
+
 def train_bpe_from_counts(
     word_counts: dict[bytes, int], vocab_size: int, special_tokens: Sequence[str] | None = None
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
@@ -237,14 +436,10 @@ def train_bpe_from_counts(
     Returns:
         (vocab, merges) as described in ``train_bpe``.
     """
+    _check_word_counts(word_counts)
+    check_int("vocab_size", vocab_size, hint="the number of tokens, e.g. 1000")  # before a swapped special_tokens
     specials = _check_special_tokens(special_tokens)
-    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
-        raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
-    if vocab_size < 256 + len(specials):
-        raise ValueError(
-            f"vocab_size must be at least 256 (one id per byte) + {len(specials)} special tokens "
-            f"= {256 + len(specials)}, got {vocab_size}"
-        )
+    _check_vocab_size(vocab_size, specials)
     vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}
     merges: list[tuple[bytes, bytes]] = []
     n_merges = vocab_size - 256 - len(specials)
@@ -278,7 +473,7 @@ def train_bpe_from_counts(
 
         grown: set[tuple[int, int]] = set()
         for wi in where.pop(pair, ()):  # only the words that contain the pair change
-            merged = merge_pair(words[wi], pair, new_id)
+            merged = _merge_pair(words[wi], pair, new_id)
             for p, delta in _pair_changes(words[wi], merged).items():
                 if delta:
                     pair_counts[p] += delta * freqs[wi]
@@ -323,10 +518,12 @@ def train_bpe(
             special tokens (UTF-8 encoded).
         merges: list of (left, right) byte strings, in the order they were learned (= their rank).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"train_bpe needs a UTF-8 text file; {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    path = _check_path("path", path, "to train on a text in memory: train_bpe_from_counts(count_pretokens(text, "
+                       "special_tokens), vocab_size, special_tokens)")
+    check_int("vocab_size", vocab_size, hint="the number of tokens, e.g. 1000")
+    _check_vocab_size(vocab_size, _check_special_tokens(special_tokens))  # before reading a large file
+    _compile_pattern(pattern)
+    text = _read_utf8("path", path)
     return train_bpe_from_counts(count_pretokens(text, special_tokens, pattern), vocab_size, special_tokens)
 
 
@@ -345,6 +542,8 @@ def merge_counts(word_counts: dict[bytes, int], merges: Sequence[tuple[bytes, by
     Returns:
         One ``(count of the merged pair, largest count of any pair)`` per merge, just before that merge.
     """
+    _check_word_counts(word_counts)
+    merges = _check_merges(merges)
     words = [[bytes([b]) for b in w] for w in word_counts]
     freqs = [int(n) for n in word_counts.values()]
     pair_counts: Counter[tuple[bytes, bytes]] = Counter()
@@ -358,7 +557,7 @@ def merge_counts(word_counts: dict[bytes, int], merges: Sequence[tuple[bytes, by
         pair = (left, right)
         steps.append((pair_counts.get(pair, 0), max(pair_counts.values(), default=0)))
         for wi in where.pop(pair, ()):
-            merged = merge_pair(words[wi], pair, left + right)
+            merged = _merge_pair(words[wi], pair, left + right)
             for p, delta in _pair_changes(words[wi], merged).items():
                 if delta:
                     pair_counts[p] += delta * freqs[wi]
@@ -385,8 +584,10 @@ class Tokenizer:
         pattern: the pre-tokenizer regular expression.
 
     Raises:
-        ValueError: when the vocabulary and merges do not fit together, or a special token is not in the
-            vocabulary.
+        TypeError: when an argument has the wrong kind (a token -> id dict, str tokens, merges that are not
+            pairs of bytes, a pattern that is not a str).
+        ValueError: when the vocabulary and merges do not fit together, a special token is not in the
+            vocabulary, or the pattern does not compile.
     """
 
     def __init__(
@@ -396,17 +597,17 @@ class Tokenizer:
         special_tokens: Sequence[str] | None = None,
         pattern: str = GPT2_PATTERN,
     ):
+        _check_token_id_map(vocab, (bytes, bytearray), "Tokenizer.load(folder)")
+        merges = _check_merges(merges)
         self.vocab = dict(vocab)
         self.merges = [(bytes(a), bytes(b)) for a, b in merges]
         self.special_tokens = _check_special_tokens(special_tokens)
+        self._pretokenizer = _compile_pattern(pattern)
         self.pattern = pattern
-        self._pretokenizer = regex.compile(pattern)
         self._special_re = _special_regex(tuple(self.special_tokens))
 
         self._id_of: dict[bytes, int] = {}
         for i, tok in sorted(self.vocab.items()):
-            if not isinstance(tok, (bytes, bytearray)):
-                raise TypeError(f"vocab values must be bytes, got {type(tok).__name__} for id {i}")
             self._id_of.setdefault(bytes(tok), i)
         # Single bytes absent from the vocabulary cannot be encoded; like Hugging Face's BPE without an
         # unknown token, encode drops them (SmolLM2 lacks 21 bytes, e.g. b"\x04", that never occur in its data).
@@ -444,11 +645,8 @@ class Tokenizer:
         ``ByteLevel`` (GPT-2 pattern), ``Digits(individual_digits=True)`` then ``ByteLevel`` (``SMOLLM2_PATTERN``),
         or a regex ``Split`` followed by ``ByteLevel(use_regex=False)``.
         """
-        backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
-        spec = json.loads(backend.to_str())
+        spec = _huggingface_spec(tokenizer, "BPE", "WordPieceTokenizer")
         model = spec["model"]
-        if model.get("type") != "BPE":
-            raise ValueError(f"from_huggingface needs a BPE model, got {model.get('type')!r}")
         if spec.get("normalizer") is not None:
             raise ValueError(f"from_huggingface supports no normalizer, got {spec['normalizer']!r}")
         pattern = _pattern_from_pre_tokenizer(spec.get("pre_tokenizer"))
@@ -490,7 +688,7 @@ class Tokenizer:
                     best_rank, best = rank, pair
             if best is None:
                 break
-            parts = merge_pair(parts, best, best[0] + best[1])
+            parts = _merge_pair(parts, best, best[0] + best[1])
         id_of = self._id_of
         ids = tuple(id_of[p] for p in parts if p in id_of)  # a byte missing from the vocabulary is dropped
         if len(self._cache) >= 1_000_000:
@@ -506,7 +704,7 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         """Encode a string to token ids (list of int). Special tokens in ``text`` become their own id."""
         if not isinstance(text, str):
-            raise TypeError(f"encode expects a str, got {type(text).__name__}")
+            _check_text("text", text)
         ids: list[int] = []
         for piece, is_special, _, _ in self._pieces(text):
             if is_special:
@@ -548,10 +746,20 @@ class Tokenizer:
         The ids are exactly those of ``encode("".join(iterable))``: a pre-token or special token cut by a
         chunk boundary is held back until the next chunk arrives, so memory stays bounded by the chunk size.
         """
+        if isinstance(iterable, (bytes, bytearray, os.PathLike)) or not isinstance(iterable, Iterable):
+            fail(f"iterable must give str chunks, e.g. an open text file, got {describe(iterable)}", TypeError,
+                 "with open(path, encoding='utf-8') as f: ids = list(tokenizer.encode_iterable(f))")
+        if "b" in str(getattr(iterable, "mode", "")):
+            fail(f"iterable is a file opened in binary mode ({iterable.mode!r}): its chunks are bytes", TypeError,
+                 "open it in text mode: open(path, encoding='utf-8')")
+        return self._encode_chunks(iterable)
+
+    def _encode_chunks(self, iterable: Iterable[str]) -> Iterator[int]:
         buffer = ""
-        for chunk in iterable:
+        for position, chunk in enumerate(iterable):
             if not isinstance(chunk, str):
-                raise TypeError(f"encode_iterable expects str chunks, got {type(chunk).__name__}")
+                fail(f"iterable must give str chunks, got {describe(chunk)} at position {position}", TypeError,
+                     "open files in text mode; decode bytes with .decode('utf-8')")
             buffer += chunk
             ids, cut = self._stable_prefix(buffer)
             if cut:
@@ -564,13 +772,7 @@ class Tokenizer:
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """Concatenate the bytes of the tokens ``ids``. Raises ValueError (naming the id and the vocabulary size)
         for an id outside the vocabulary."""
-        out = []
-        for i in ids:
-            tok = self.vocab.get(int(i))
-            if tok is None:
-                raise UnknownTokenIdError(i, self.vocab_size)
-            out.append(tok)
-        return b"".join(out)
+        return b"".join(_lookup(self.vocab, ids))
 
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """Decode ids to a string.
@@ -580,6 +782,7 @@ class Tokenizer:
         each invalid byte sequence becomes U+FFFD "�"; with ``errors="strict"`` a ValueError says where the
         invalid bytes are.
         """
+        check_choice("errors", errors, _DECODE_ERRORS)
         data = self.decode_bytes(ids)
         if errors != "strict":
             return data.decode("utf-8", errors=errors)
@@ -603,7 +806,10 @@ class Tokenizer:
         Returns:
             the paths of the three files.
         """
-        folder = Path(folder)
+        folder = _check_path("folder", folder)
+        if folder.exists() and not folder.is_dir():
+            fail(f"folder must be a folder, got the file {folder}", NotADirectoryError,
+                 "save writes three files into a folder: name a new or existing folder")
         folder.mkdir(parents=True, exist_ok=True)
         table = bytes_to_unicode()
 
@@ -626,21 +832,41 @@ class Tokenizer:
     @classmethod
     def load(cls, folder: str | Path) -> Tokenizer:
         """Read a tokenizer written by ``save`` (the same vocabulary, id for id, merges, special tokens, pattern)."""
-        folder = Path(folder)
+        folder = _check_path("folder", folder)
+        if folder.is_file():
+            fail(f"folder must be the folder written by Tokenizer.save, got the file {folder}", NotADirectoryError,
+                 f"pass its folder: {folder.parent}")
         missing = [n for n in ("vocab.json", "merges.txt", "tokenizer_config.json") if not (folder / n).is_file()]
         if missing:
-            raise FileNotFoundError(f"Tokenizer.load: {folder} lacks {missing}; write them with Tokenizer.save")
-        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-        specials = config["special_tokens"]
+            fail(f"Tokenizer.load: folder {folder} lacks {missing}", FileNotFoundError,
+                 "write them with Tokenizer.save")
+        config = _read_json(folder / "tokenizer_config.json")
+        if not isinstance(config, dict) or not {"special_tokens", "pattern"} <= set(config):
+            fail(f"{folder / 'tokenizer_config.json'} must hold 'special_tokens' and 'pattern', got {describe(config)}",
+                 ValueError, "write the folder again with Tokenizer.save")
+        specials = _check_special_tokens(config["special_tokens"])
+        written = _read_json(folder / "vocab.json")
+        if not isinstance(written, dict):
+            fail(f"{folder / 'vocab.json'} must hold a dict token -> id, got {describe(written)}", ValueError,
+                 "write the folder again with Tokenizer.save")
         byte_of = {c: b for b, c in bytes_to_unicode().items()}
 
-        def to_bytes(token: str) -> bytes:
+        def to_bytes(token: str, file: str) -> bytes:
+            if not all(c in byte_of for c in token):
+                fail(f"{folder / file}: the token {token!r} is not written with the byte-level alphabet", ValueError,
+                     "the files of a byte-level BPE (GPT-2's format), as Tokenizer.save writes them")
             return bytes(byte_of[c] for c in token)
 
-        written = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-        vocab = {i: (t.encode("utf-8") if t in specials else to_bytes(t)) for t, i in written.items()}
-        lines = (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
-        merges = [tuple(map(to_bytes, line.split(" "))) for line in lines if line and not line.startswith("#version")]
+        vocab = {i: (t.encode("utf-8") if t in specials else to_bytes(t, "vocab.json")) for t, i in written.items()}
+        lines = _read_utf8("the file", folder / "merges.txt").splitlines()
+        merges = []
+        for line in lines:
+            if line and not line.startswith("#version"):
+                parts = line.split(" ")
+                if len(parts) != 2:
+                    fail(f"{folder / 'merges.txt'}: the line {line!r} is not 'left right'", ValueError,
+                         "one merge per line, two tokens separated by one space")
+                merges.append((to_bytes(parts[0], "merges.txt"), to_bytes(parts[1], "merges.txt")))
         return cls(vocab, merges, specials, config["pattern"])
 
     @property
@@ -691,30 +917,31 @@ def _pattern_from_pre_tokenizer(spec: dict | None) -> str:
     raise ValueError(f"unsupported pre-tokenizer for from_huggingface: {json.dumps(spec)[:200]}")
 
 
-def load_smollm2_tokenizer() -> tuple[Tokenizer, object]:
-    """Our Tokenizer with SmolLM2-135M-Instruct's vocabulary, merges and special tokens.
-
-    The reference is read from the model's GGUF file (a 4-bit Q4_1 release; only its tokenizer is used here)
-    with ``transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)``.
-
-    Returns:
-        (ours, reference): our ``Tokenizer`` and the ``transformers`` tokenizer it was built from.
-    """
-    from transformers import AutoTokenizer
-
-    from utils import data
-
-    folder, name = data.smollm2_gguf()
-    reference = AutoTokenizer.from_pretrained(str(folder), gguf_file=name)
-    return Tokenizer.from_huggingface(reference), reference
-
-
 def bytes_per_token(texts: Iterable[str], encode: Callable[[str], Sequence[int]]) -> float:
-    """Compression of a tokenizer: total UTF-8 bytes of ``texts`` divided by their total number of tokens."""
+    """Compression of a tokenizer: total UTF-8 bytes of ``texts`` divided by their total number of tokens.
+
+    Args:
+        texts: a list (or any iterable) of str; one text is ``[text]``.
+        encode: text -> list of ids, e.g. ``tokenizer.encode``.
+    """
+    if callable(texts) and not callable(encode):
+        fail(f"texts and encode are swapped: texts is {describe(texts)}", TypeError,
+             "call bytes_per_token(texts, encode)")
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+        fail(f"texts must be a list of str, got {describe(texts)}", TypeError,
+             "wrap one text in a list: bytes_per_token([text], encode); a str would be read character by character")
+    check_callable("encode", encode, "pass the function itself, e.g. tokenizer.encode (no parentheses)")
     n_bytes = n_tokens = 0
     for text in texts:
+        if not isinstance(text, str):
+            fail(f"texts must hold str, got {describe(text)}", TypeError, "a list of texts, e.g. ['a text', ...]")
+        ids = encode(text)
+        if not hasattr(ids, "__len__"):
+            fail(f"encode must return the ids of one text (a list), got {describe(ids)}", TypeError,
+                 "pass the tokenizer's encode method, e.g. tokenizer.encode")
         n_bytes += len(text.encode("utf-8"))
-        n_tokens += len(encode(text))
+        n_tokens += len(ids)
     if n_tokens == 0:
-        raise ValueError("bytes_per_token: the texts produced no tokens (are they empty?)")
+        fail("bytes_per_token: the texts produced no tokens (are they empty?)", ValueError,
+             "give texts that are not empty")
     return n_bytes / n_tokens

@@ -32,7 +32,8 @@ __all__ = [
     "TextClassificationData", "ImageClassificationData", "DatasetCard", "SPLITS_FOLDER",
     "make_split", "stored_split", "write_split",
     "load_reviews", "load_bbc", "load_sms", "load_wikipedia", "load_mnist", "load_shakespeare", "shakespeare_path",
-    "minilm_dir", "smollm2_gguf", "smollm2_float32_dir", "load_minilm", "load_smollm2", "dataset_cards",
+    "minilm_dir", "smollm2_gguf", "smollm2_float32_dir", "load_minilm", "load_smollm2", "load_minilm_wordpiece",
+    "load_smollm2_tokenizer", "dataset_cards",
     "count_safetensors_parameters", "count_gguf_parameters", "strip_gutenberg", "main",
 ]
 
@@ -377,6 +378,40 @@ def load_smollm2():
         _save_dequantized(model, tokenizer, folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     return tokenizer, LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+
+
+def load_minilm_wordpiece():
+    """``(ours, reference)``: our ``utils.wordpiece.WordPieceTokenizer`` with all-MiniLM-L6-v2's vocabulary.
+
+    Ours is read from the model's ``vocab.txt`` (uncased BERT, 30,522 tokens), the reference is
+    ``transformers.AutoTokenizer`` on the same folder (chapter 4 compares them id for id).
+    """
+    from transformers import AutoTokenizer
+
+    from utils.wordpiece import WordPieceTokenizer
+
+    folder = minilm_dir()
+    reference = AutoTokenizer.from_pretrained(str(folder))
+    ours = WordPieceTokenizer.from_vocab_file(
+        folder / "vocab.txt", special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    return ours, reference
+
+
+def load_smollm2_tokenizer():
+    """``(ours, reference)``: our ``utils.bpe.Tokenizer`` with SmolLM2-135M-Instruct's vocabulary, merges, specials.
+
+    The reference is read from the model's GGUF file (only its tokenizer is used here) with
+    ``transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)``; ours is built from it by
+    ``Tokenizer.from_huggingface`` (chapter 4 compares them id for id).
+    """
+    from transformers import AutoTokenizer
+
+    from utils.bpe import Tokenizer
+
+    folder, name = smollm2_gguf()
+    reference = AutoTokenizer.from_pretrained(str(folder), gguf_file=name)
+    return Tokenizer.from_huggingface(reference), reference
 
 
 def _save_dequantized(model, tokenizer, folder: Path) -> None:

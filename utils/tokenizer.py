@@ -4,7 +4,9 @@
 Both follow the same conventions: ``vocab`` is id -> token and ``vocab_size`` its length; special tokens are cut
 out of the raw text by ``split_special_tokens`` (longest first); ``decode`` raises ``UnknownTokenIdError`` (a
 ``ValueError`` that names the id and the vocabulary size) for an id outside the vocabulary. A trained BPE
-``Tokenizer`` saves to ``vocab.json`` + ``merges.txt`` + ``tokenizer_config.json`` and loads back id for id.
+``Tokenizer`` saves to ``vocab.json`` + ``merges.txt`` + ``tokenizer_config.json`` and loads back id for id. The
+tokenizers of the real models (SmolLM2's BPE, MiniLM's WordPiece) are loaded with the other model loaders, by
+``utils.data.load_smollm2_tokenizer`` and ``utils.data.load_minilm_wordpiece``.
 """
 
 from utils.bpe import (
@@ -15,7 +17,6 @@ from utils.bpe import (
     bytes_per_token,
     bytes_to_unicode,
     count_pretokens,
-    load_smollm2_tokenizer,
     merge_counts,
     merge_pair,
     split_special_tokens,
@@ -26,7 +27,6 @@ from utils.wordpiece import (
     WordPieceTokenizer,
     bert_normalize,
     bert_pre_tokenize,
-    load_minilm_wordpiece,
     wordpiece_word,
 )
 
@@ -42,11 +42,9 @@ __all__ = [
     "train_bpe_from_counts",
     "merge_counts",
     "Tokenizer",
-    "load_smollm2_tokenizer",
     "bytes_per_token",
     "bert_normalize",
     "bert_pre_tokenize",
     "wordpiece_word",
     "WordPieceTokenizer",
-    "load_minilm_wordpiece",
 ]

@@ -3,25 +3,36 @@
 ``WordPieceTokenizer`` reproduces Hugging Face's BERT tokenizer: normalization (``bert_normalize``: clean-up,
 lower case, accents stripped), a split on whitespace and punctuation (``bert_pre_tokenize``), then greedy
 longest match of each word against the vocabulary (``wordpiece_word``), with ``##`` marking word-internal pieces.
-``load_minilm_wordpiece`` builds it with MiniLM's vocabulary, next to the ``transformers`` reference.
+``utils.data.load_minilm_wordpiece`` builds it with MiniLM's vocabulary, next to the ``transformers`` reference.
 
 Conventions shared with ``utils.bpe``: ``vocab`` is id -> token (``str`` here) and ``vocab_size`` its length;
 special tokens are cut out of the raw text by ``split_special_tokens``; ``decode`` raises
-``UnknownTokenIdError`` (a ``ValueError``) for an id outside the vocabulary.
+``UnknownTokenIdError`` (a ``ValueError``) for an id outside the vocabulary. Every public function checks its
+arguments first, with the same checks as ``utils.bpe``.
 """
 
 from __future__ import annotations
 
-import json
 import unicodedata
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import regex
 
-from utils.bpe import UnknownTokenIdError, _check_special_tokens, split_special_tokens
+from utils.bpe import (
+    _check_path,
+    _check_special_tokens,
+    _check_text,
+    _check_token_id_map,
+    _huggingface_spec,
+    _lookup,
+    _read_utf8,
+    _special_spans,
+    _special_regex,
+)
+from utils.checks import check_bool, check_int, describe, fail
 
-__all__ = ["bert_normalize", "bert_pre_tokenize", "wordpiece_word", "WordPieceTokenizer", "load_minilm_wordpiece"]
+__all__ = ["bert_normalize", "bert_pre_tokenize", "wordpiece_word", "WordPieceTokenizer"]
 
 
 def _is_chinese_char(cp: int) -> bool:
@@ -69,6 +80,15 @@ def bert_normalize(text: str, lowercase: bool = True, strip_accents: bool | None
     lower-casing); lower-case each character on its own (as Rust's ``char::to_lowercase``: a final capital
     sigma becomes "σ", not "ς" as in Python's ``str.lower``).
     """
+    _check_text("text", text)
+    check_bool("lowercase", lowercase)
+    if strip_accents is not None:
+        check_bool("strip_accents", strip_accents)
+    return _normalize(text, lowercase, strip_accents)
+
+
+def _normalize(text: str, lowercase: bool, strip_accents: bool | None = None) -> str:
+    """``bert_normalize`` without the checks, for ``WordPieceTokenizer.tokenize``."""
     text = text.translate(_ASCII_CLEAN)
     if text.isascii():
         return text.lower() if lowercase else text
@@ -83,7 +103,7 @@ def bert_normalize(text: str, lowercase: bool = True, strip_accents: bool | None
 def bert_pre_tokenize(text: str) -> list[str]:
     """Split normalized text into words: whitespace separates, each punctuation character stands alone
     (ASCII symbols such as ``$`` and ``+`` count as punctuation, as in BERT)."""
-    return _BERT_WORD.findall(text)
+    return _BERT_WORD.findall(_check_text("text", text))
 
 
 def wordpiece_word(
@@ -100,6 +120,32 @@ def wordpiece_word(
     If some position has no match at all, the WHOLE word becomes ``[unk_token]`` (BERT's rule), as does a
     word longer than ``max_input_chars_per_word`` characters.
     """
+    _check_text("word", word)
+    if any(ch.isspace() for ch in word):
+        fail(f"word must be one word, without whitespace, got {word[:40]!r}", ValueError,
+             "split the text first: bert_pre_tokenize(bert_normalize(text)), then one word at a time")
+    _check_tokens(tokens)
+    _check_text("unk_token", unk_token)
+    _check_text("prefix", prefix)
+    check_int("max_input_chars_per_word", max_input_chars_per_word, minimum=1)
+    return _wordpiece_word(word, tokens, unk_token, prefix, max_input_chars_per_word)
+
+
+def _check_tokens(tokens) -> None:
+    """Raise unless ``tokens`` holds token strings (a set, or a dict keyed by them): one item is looked at."""
+    if isinstance(tokens, (str, bytes)) or not isinstance(tokens, Container) or not isinstance(tokens, Iterable):
+        fail(f"tokens must be a set of token strings, got {describe(tokens)}", TypeError,
+             "e.g. set(tokenizer.vocab.values()); a str would match any substring")
+    first = next(iter(tokens), None)
+    if first is not None and not isinstance(first, str):
+        hint = ("tokenizer.vocab maps id -> token: pass set(tokenizer.vocab.values())" if isinstance(tokens, Mapping)
+                else "the vocabulary's token strings, e.g. {'un', '##aff', '##able'}")
+        fail(f"tokens must hold token strings, got {describe(first)} in {type(tokens).__name__}", TypeError, hint)
+
+
+def _wordpiece_word(word: str, tokens: Container[str], unk_token: str, prefix: str,
+                    max_input_chars_per_word: int) -> list[str]:
+    """``wordpiece_word`` without the checks, for ``WordPieceTokenizer``."""
     if len(word) > max_input_chars_per_word:
         return [unk_token]
     pieces: list[str] = []
@@ -142,25 +188,35 @@ class WordPieceTokenizer:
         special_tokens: Sequence[str] | None = None,
         max_input_chars_per_word: int = 100,
     ):
+        _check_token_id_map(vocab, str, "WordPieceTokenizer.from_vocab_file(path)")
+        _check_text("unk_token", unk_token)
+        _check_text("prefix", prefix)
+        if not prefix:
+            fail("prefix must not be empty: decode glues the pieces that carry it to the previous one", ValueError,
+                 "BERT's prefix is '##'")
         self.vocab = dict(vocab)
-        for i, tok in self.vocab.items():
-            if not isinstance(tok, str):
-                raise TypeError(f"vocab maps id -> token (str); got {type(tok).__name__} for id {i!r}")
         self._id_of = {t: i for i, t in sorted(self.vocab.items(), reverse=True)}  # the lowest id of each token
         if unk_token not in self._id_of:
-            raise ValueError(f"unk_token {unk_token!r} is not in the vocabulary")
-        self.unk_token, self.prefix, self.lowercase = unk_token, prefix, lowercase
-        self.max_input_chars_per_word = max_input_chars_per_word
+            fail(f"unk_token {unk_token!r} is not in the vocabulary", ValueError,
+                 "pass the vocabulary's own unknown token, e.g. '[UNK]' for BERT")
+        self.unk_token, self.prefix, self.lowercase = unk_token, prefix, check_bool("lowercase", lowercase)
+        self.max_input_chars_per_word = check_int("max_input_chars_per_word", max_input_chars_per_word, minimum=1)
         self.special_tokens = _check_special_tokens(special_tokens)
         for tok in self.special_tokens:
             if tok not in self._id_of:
-                raise ValueError(f"unknown special token {tok!r}: it is not in the vocabulary")
+                fail(f"unknown special token {tok!r}: it is not in the vocabulary", ValueError,
+                     "add it to the vocabulary or leave it out of special_tokens")
+        self._special_re = _special_regex(tuple(self.special_tokens))
         self._cache: dict[str, list[str]] = {}
 
     @classmethod
     def from_vocab_file(cls, path: str | Path, **kwargs) -> WordPieceTokenizer:
         """Read BERT's ``vocab.txt`` (one token per line; the line number is the id)."""
-        tokens = Path(path).read_text(encoding="utf-8").split("\n")
+        path = _check_path("path", path)
+        if path.is_dir():
+            fail(f"path must be the vocabulary file, got the folder {path}", IsADirectoryError,
+                 f"the file inside it: {path / 'vocab.txt'}")
+        tokens = _read_utf8("path", path).split("\n")
         if tokens and tokens[-1] == "":
             tokens.pop()
         return cls(dict(enumerate(tokens)), **kwargs)
@@ -168,11 +224,8 @@ class WordPieceTokenizer:
     @classmethod
     def from_huggingface(cls, tokenizer) -> WordPieceTokenizer:
         """Build from a Hugging Face WordPiece tokenizer (``transformers`` fast tokenizer or ``tokenizers``)."""
-        backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
-        spec = json.loads(backend.to_str())
+        spec = _huggingface_spec(tokenizer, "WordPiece", "Tokenizer")
         model, norm = spec["model"], spec.get("normalizer") or {}
-        if model.get("type") != "WordPiece":
-            raise ValueError(f"from_huggingface needs a WordPiece model, got {model.get('type')!r}")
         if norm.get("type") != "BertNormalizer" or norm.get("strip_accents") not in (None, norm.get("lowercase")):
             raise ValueError(f"unsupported normalizer: {norm!r}")
         return cls(
@@ -187,20 +240,20 @@ class WordPieceTokenizer:
     def tokenize(self, text: str) -> list[str]:
         """Tokens (str) of ``text``, without [CLS]/[SEP]."""
         if not isinstance(text, str):
-            raise TypeError(f"tokenize expects a str, got {type(text).__name__}")
+            _check_text("text", text)
         tokens: list[str] = []
-        for piece, is_special in split_special_tokens(text, self.special_tokens):
+        for start, end, is_special in _special_spans(text, self._special_re):
             if is_special:
-                tokens.append(piece)
+                tokens.append(text[start:end])
             else:
-                for word in bert_pre_tokenize(bert_normalize(piece, self.lowercase)):
+                for word in _BERT_WORD.findall(_normalize(text[start:end], self.lowercase)):
                     tokens.extend(self._word(word))
         return tokens
 
     def _word(self, word: str) -> list[str]:
         pieces = self._cache.get(word)
         if pieces is None:
-            pieces = wordpiece_word(word, self._id_of, self.unk_token, self.prefix, self.max_input_chars_per_word)
+            pieces = _wordpiece_word(word, self._id_of, self.unk_token, self.prefix, self.max_input_chars_per_word)
             if len(self._cache) >= 1_000_000:
                 self._cache.clear()
             self._cache[word] = pieces
@@ -214,13 +267,7 @@ class WordPieceTokenizer:
         """Join the tokens, gluing ``##`` pieces to the previous one (lower-cased text, not the original).
 
         Raises ValueError (naming the id and the vocabulary size) for an id outside the vocabulary."""
-        tokens = []
-        for i in ids:
-            tok = self.vocab.get(int(i))
-            if tok is None:
-                raise UnknownTokenIdError(i, self.vocab_size)
-            tokens.append(tok)
-        return " ".join(tokens).replace(" " + self.prefix, "")
+        return " ".join(_lookup(self.vocab, ids)).replace(" " + self.prefix, "")
 
     @property
     def vocab_size(self) -> int:
@@ -229,21 +276,3 @@ class WordPieceTokenizer:
 
     def __repr__(self) -> str:
         return f"WordPieceTokenizer(vocab_size={self.vocab_size}, lowercase={self.lowercase})"
-
-
-def load_minilm_wordpiece() -> tuple[WordPieceTokenizer, object]:
-    """Our WordPieceTokenizer with MiniLM's (all-MiniLM-L6-v2, uncased BERT) vocabulary.
-
-    Returns:
-        (ours, reference): ours, read from ``vocab.txt``, and ``transformers.AutoTokenizer`` on the same folder.
-    """
-    from transformers import AutoTokenizer
-
-    from utils import data
-
-    folder = data.minilm_dir()
-    reference = AutoTokenizer.from_pretrained(str(folder))
-    ours = WordPieceTokenizer.from_vocab_file(
-        Path(folder) / "vocab.txt", special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    )
-    return ours, reference

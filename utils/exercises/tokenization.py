@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from utils.exercises import ExerciseError, check_close, check_equal, check_type
+from utils.exercises import ExerciseError, _require_function, _require_number, check_close, check_equal, check_type
 
 __all__ = ["TOY_MERGES", "check_encode_pretoken", "check_split_special", "check_bytes_per_token", "check_wordpiece_word"]
 
@@ -46,6 +46,7 @@ def check_encode_pretoken(encode_pretoken: Callable[[bytes, list[tuple[bytes, by
     again and again, merge the adjacent pair of lowest rank (its index in ``merges``), every occurrence of it,
     until no adjacent pair is a merge. The pieces concatenate to ``word``."""
     name = "encode_pretoken"
+    _require_function(name, encode_pretoken, ("word", "merges"))
     rank_trap = [(b"b", b"c"), (b"a", b"b")]  # leftmost-first merges (a, b); the lower rank is (b, c)
     cases = [(b" lowest", TOY_MERGES), (b" newest", TOY_MERGES), (b"stews", TOY_MERGES), (b" widest", TOY_MERGES),
              (b"abc", rank_trap), (b"abcabc", rank_trap), (b"aaa", [(b"a", b"a"), (b"aa", b"aa")]),
@@ -74,6 +75,7 @@ def check_split_special(split_special: Callable[[str, list[str]], list[str]]) ->
     from utils.bpe import split_special_tokens
 
     name = "split_special"
+    _require_function(name, split_special, ("text", "special_tokens"))
     eot, a, ab = "<|endoftext|>", "<a>", "<a><b>"
     escape = "escape the tokens (re.escape): '|' means 'or' in a regular expression"
     empty = "drop the empty pieces (re.split gives one where a special token starts or ends the text)"
@@ -98,16 +100,14 @@ def check_split_special(split_special: Callable[[str, list[str]], list[str]]) ->
 def check_bytes_per_token(bytes_per_token: Callable[[list[str], Callable[[str], list[int]]], float]) -> None:
     """Exercise 3: ``bytes_per_token(texts, encode) -> float``: total UTF-8 bytes of ``texts`` / total tokens."""
     name = "bytes_per_token"
+    _require_function(name, bytes_per_token, ("texts", "encode"))
 
     def by_word(text: str) -> list[int]:
         return [len(w) for w in text.split()]
 
     texts = ["the king is dead", "long live the king", "café — naïve", "東京"]
     expected = sum(len(t.encode("utf-8")) for t in texts) / sum(len(by_word(t)) for t in texts)
-    given = bytes_per_token(list(texts), by_word)
-    if isinstance(given, int):
-        given = float(given)
-    check_type(name, given, float)
+    given = _require_number(name, bytes_per_token(list(texts), by_word))
     # Both totals are integers, so the right answer is one float64 division (exact to 2**-53 relative); rtol=1e-9
     # only allows another order of float sums, while the wrong answers tested differ by more than 1e-2.
     check_close(name, given, expected, rtol=1e-9,
@@ -122,6 +122,7 @@ def check_wordpiece_word(wordpiece_word: Callable[[str, set[str]], list[str]]) -
     from utils.wordpiece import wordpiece_word as reference
 
     name = "wordpiece_word"
+    _require_function(name, wordpiece_word, ("word", "vocab"))
     vocab = {"un", "unaff", "##aff", "##able", "##a", "##ff", "##ab", "##le", "a", "##b", "play", "##ing", "##s",
              "p", "##l", "##a", "##y"}
     words = ["unaffable", "playing", "plays", "ab", "a", "xyz", "playx", "unaffab"]

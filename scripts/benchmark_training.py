@@ -8,7 +8,7 @@ versions), float32, the same number of threads. Warm-up steps first; then the tw
 every repeat so that a slow spell of a shared machine hits both alike. Prints tokens/s (median and spread) and
 the ratio ours / transformers, as a ratio of medians and as the median of the paired repeats.
 
-    python scripts/benchmark_training.py                      # the chapter-6 CPU model, batch 16 x 128
+    python scripts/benchmark_training.py                      # the chapter-6 CPU model, batch 32 x 128
     python scripts/benchmark_training.py --threads 2 --repeats 15 --json out.json
     python scripts/benchmark_training.py --tiny               # a smoke run in seconds
 """
@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.transformer import TransformerConfig, hf_config, lm_from_hf, preset  # noqa: E402
 
-#: The chapter-6 causal LM on a CPU: GPT-2's layout at d_model 128, 4 layers, a 2,048-token BPE.
-CHAPTER6_CONFIG = dict(vocab_size=2048, max_seq_len=128, d_model=128, n_layers=4, n_heads=4, d_ff=512)
+#: The chapter-6 causal LM on a CPU: GPT-2's layout at d_model 64, 4 layers, a 512-token BPE.
+CHAPTER6_CONFIG = dict(vocab_size=512, max_seq_len=128, d_model=64, n_layers=4, n_heads=4, d_ff=256)
 
 
 def build_pair(config: TransformerConfig):
@@ -108,7 +108,7 @@ def report(result: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads, same for both")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=9, help="timed steps per model, interleaved")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model first")

@@ -310,7 +310,7 @@ def encoder_recipe(quick: bool, device_type: str = "cpu") -> dict:
     if device_type == "cuda":  # sized for one large GPU; not run on the course's CPU machines
         return dict(vocab_size=8192, seq_len=128, d_model=256, n_layers=6, n_heads=8, batch_size=128, max_steps=3000,
                     lr=1e-3, n_texts=None, precision="bf16")
-    return dict(vocab_size=2048, seq_len=128, d_model=128, n_layers=4, n_heads=4, batch_size=16, max_steps=400,
+    return dict(vocab_size=2048, seq_len=128, d_model=128, n_layers=4, n_heads=4, batch_size=16, max_steps=300,
                 lr=1e-3, n_texts=None, precision="fp32")
 
 

@@ -87,10 +87,17 @@ def padded(vocab_size: int, multiple: int = 128) -> int:
     return -(-vocab_size // multiple) * multiple
 
 
+def with_vocab(base_config, rung: Rung):
+    """``base_config`` with its vocabulary padded to a multiple of 128 when the rung pads it."""
+    if not rung.pad_vocab:
+        return base_config
+    return dataclasses.replace(base_config, vocab_size=padded(base_config.vocab_size))
+
+
 def build_model(base_config, rung: Rung, seed: int = 0) -> TransformerLM:
     """Our TransformerLM with the rung's vocabulary and attention, seeded."""
     torch.manual_seed(seed)
-    config = dataclasses.replace(base_config, vocab_size=padded(base_config.vocab_size)) if rung.pad_vocab else base_config
+    config = with_vocab(base_config, rung)
     model = TransformerLM(config)
     for block in model.transformer.blocks:
         block.attn.use_sdpa = rung.attention == "sdpa"
@@ -113,7 +120,7 @@ def build_hf_model(base_config, rung: Rung, seed: int = 0) -> nn.Module:
     """``GPT2LMHeadModel`` of the same config (padded vocabulary if the rung pads), SDPA attention."""
     import transformers
 
-    config = dataclasses.replace(base_config, vocab_size=padded(base_config.vocab_size)) if rung.pad_vocab else base_config
+    config = with_vocab(base_config, rung)
     hf_cfg = hf_config(config, "gpt2")
     hf_cfg.use_cache = False
     try:
@@ -150,7 +157,7 @@ def same_model(previous: Rung | None, rung: Rung) -> bool:
 
 
 def measure_rung(model: nn.Module, rung: Rung, settings: dict, device: torch.device) -> dict:
-    """Train ``model`` under ``rung`` with ``fit``: warm-up steps, then timed steps; tokens/s, step time, peak memory."""
+    """Train ``model`` under ``rung`` with ``fit``: warm-up steps, then timed ones; tokens/s, step time, peak memory."""
     torch.backends.cuda.matmul.allow_tf32 = rung.tf32
     torch.backends.cudnn.allow_tf32 = rung.tf32
     vocab = settings["data_vocab_size"]
@@ -208,8 +215,8 @@ def memory_rows(base_config, settings: dict, device: torch.device) -> list[dict]
             checkpoint_blocks(model)
         cfg = TrainConfig(max_steps=1, precision=precision, schedule="constant", device=str(device), progress=False)
         optimizer = make_optimizer(model, cfg)
-        step = lambda: fit(model, causal_lm_loss, lambda: get_batch(tokens, batch_size, seq_len, device), cfg,  # noqa: E731
-                           optimizer=optimizer)
+        batches = lambda: get_batch(tokens, batch_size, seq_len, device)  # noqa: E731
+        step = lambda: fit(model, causal_lm_loss, batches, cfg, optimizer=optimizer)  # noqa: E731
         step()  # makes AdamW's states, so the measured step holds all of them
         held = sum(t.numel() * t.element_size() for t in _tensors(model, optimizer))
         measured = held + peak_memory_bytes(step, device) if device.type == "cpu" else None
@@ -302,12 +309,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--smoke", action="store_true", help="tiny config on any device: a test of the code paths")
     parser.add_argument("--device", default=None, help="default: cuda when available (the smoke run: cpu)")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="skip a later section that would not finish this many seconds after the start "
+                             "(default 340 on a GPU, no limit for the smoke run)")
     args = parser.parse_args(argv)
     import transformers
 
     transformers.logging.set_verbosity_error()  # the tiny smoke config's token ids make it warn
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() and not args.smoke else "cpu"))
     config, settings = run_settings(args.smoke, device)
+    budget_s = args.budget_s if args.budget_s is not None else (float("inf") if args.smoke else 340.0)
     started = time.perf_counter()
     result = {"what": "chapter 7's speed ladder, transformers' GPT-2 ratio and memory budget, one run",
               "smoke": args.smoke, "provenance": provenance(device), "config": dataclasses.asdict(config),
@@ -316,10 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     flops = training_flops_per_token(config, settings["seq_len"])
     result["flops_per_token"] = flops
 
-    def section(key: str, fn) -> None:
+    def section(key: str, fn, needs_s: float = 0.0) -> None:
         t0 = time.perf_counter()
+        if t0 - started + needs_s > budget_s:
+            result["errors"][key] = f"skipped: {t0 - started:.0f} of {budget_s:.0f} s gone, it needs {needs_s:.0f} s"
+            fn = None
         try:
-            result[key] = fn()
+            if fn is not None:
+                result[key] = fn()
         except Exception as error:  # recorded in the JSON; the other sections still run
             result["errors"][key] = f"{type(error).__name__}: {error}"[:2000]
             if device.type == "cuda":
@@ -328,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         result["wall_s"] = time.perf_counter() - started
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"[{result['wall_s']:6.1f} s] {key}: {'error ' + result['errors'][key] if key in result['errors'] else 'done'}",
-              flush=True)
+        outcome = result["errors"].get(key, "done")
+        print(f"[{result['wall_s']:6.1f} s] {key}: {outcome}", flush=True)
 
     section("matmul_tflops", lambda: matmul_tflops(settings["matmul_n"], torch.bfloat16, device))
     ladder_rows: list[dict] = []
@@ -365,11 +380,11 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio_ours_over_transformers": rows["ours"]["tokens_per_s"] / rows["transformers"]["tokens_per_s"]}
 
     if best is not None and models.get("best") is not None:  # the last rung's model, compiled already
-        section("profile", lambda: profile_rows(models["best"], Rung(**best["settings"]), settings, device))
+        section("profile", lambda: profile_rows(models["best"], Rung(**best["settings"]), settings, device), 20)
     models.clear()
+    section("memory", lambda: memory_rows(config, settings, device), 30)
     if best is not None:
-        section("transformers", transformers_ratio)
-    section("memory", lambda: memory_rows(config, settings, device))
+        section("transformers", transformers_ratio, 100)  # compiles GPT2LMHeadModel and ours again
     section("ddp_nccl", lambda: ddp_nccl(torch.cuda.device_count() if device.type == "cuda" else 0))
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s")
     return 0

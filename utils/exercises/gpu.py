@@ -97,7 +97,8 @@ def check_max_batch_size(max_batch_size: Callable[..., int]) -> None:
         while fits(expected + 1):
             expected += 1
         if given == expected + 1:
-            raise ExerciseError(f"{name}: {given} sequences do not fit in {memory_gib} GiB: return the largest that does")
+            raise ExerciseError(f"{name}: {given} sequences do not fit in {memory_gib} GiB: return the largest that "
+                                "does")
         check_equal(f"{name} ({memory_gib} GiB, {precision})", given, expected,
                     hint="the peak is step_peak_bytes(memory_budget(config, batch_size, seq_len, precision)); 0 when "
                          "not even one sequence fits")

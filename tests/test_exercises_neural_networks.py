@@ -7,28 +7,44 @@ from utils.exercises import ExerciseError
 from utils.exercises import neural_networks as ex
 
 
-def _relu_mlp_gradients(x, y, W1, b1, W2, b2, derivative=lambda H, A: (H > 0).to(H.dtype), divide=True):
-    H = x @ W1.T + b1  # (N, hidden)
-    A = torch.relu(H)
-    Z = A @ W2.T + b2  # (N, C)
-    dZ = torch.softmax(Z, dim=1)
-    dZ[torch.arange(len(y)), y] -= 1
+def _deep_relu_mlp_gradients(x, y, weights, biases, derivative=lambda z: (z > 0).to(z.dtype), divide=True, depth_limit=None):
+    inputs, pre_activations, h = [], [], x  # per layer: its input h_{l-1} and its output z_l
+    for W, b in zip(weights, biases):
+        inputs.append(h)
+        z = h @ W.T + b
+        pre_activations.append(z)
+        h = torch.relu(z)
+    dz = torch.softmax(pre_activations[-1], dim=1)  # ∂L/∂logits, (N, C)
+    dz[torch.arange(len(y)), y] -= 1
     if divide:
-        dZ = dZ / len(y)
-    dH = (dZ @ W2) * derivative(H, A)
-    return dH.T @ x, dH.sum(0), dZ.T @ A, dZ.sum(0)
+        dz = dz / len(y)
+    weight_grads, bias_grads = [], []
+    for layer in reversed(range(len(weights))):
+        weight_grads.insert(0, dz.T @ inputs[layer])
+        bias_grads.insert(0, dz.sum(0))
+        if layer > 0:
+            dz = (dz @ weights[layer]) * derivative(pre_activations[layer - 1])
+    if depth_limit is not None:  # a wrong answer that only handles the last depth_limit layers
+        weight_grads[:-depth_limit] = [torch.zeros_like(w) for w in weights[:-depth_limit]]
+    return weight_grads, bias_grads
 
 
-def test_relu_mlp_gradients():
-    ex.check_relu_mlp_gradients(_relu_mlp_gradients)
-    with pytest.raises(ExerciseError, match="dW1: not close enough.*ReLU passes the gradient"):
-        ex.check_relu_mlp_gradients(lambda *a: _relu_mlp_gradients(*a, derivative=lambda H, A: 1 - A**2))  # tanh's
-    with pytest.raises(ExerciseError, match="dW1: not close enough"):
-        ex.check_relu_mlp_gradients(lambda *a: _relu_mlp_gradients(*a, divide=False))  # sum instead of mean
-    with pytest.raises(ExerciseError, match=r"expected a tuple \(dW1, db1, dW2, db2\)"):
-        ex.check_relu_mlp_gradients(lambda *a: _relu_mlp_gradients(*a)[0])
+def test_deep_relu_mlp_gradients():
+    ex.check_deep_relu_mlp_gradients(_deep_relu_mlp_gradients)
+    with pytest.raises(ExerciseError, match="1 hidden layer: dW1: not close enough.*ReLU passes the gradient"):
+        ex.check_deep_relu_mlp_gradients(lambda *a: _deep_relu_mlp_gradients(*a, derivative=lambda z: 1 - torch.tanh(z) ** 2))
+    with pytest.raises(ExerciseError, match="1 hidden layer: dW1: not close enough"):
+        ex.check_deep_relu_mlp_gradients(lambda *a: _deep_relu_mlp_gradients(*a, divide=False))  # sum instead of mean
+    with pytest.raises(ExerciseError, match="2 hidden layers: dW1: not close enough"):
+        ex.check_deep_relu_mlp_gradients(lambda *a: _deep_relu_mlp_gradients(*a, depth_limit=2))  # two-layer formulas only
+    with pytest.raises(ExerciseError, match=r"expected a tuple \(weight_grads, bias_grads\)"):
+        ex.check_deep_relu_mlp_gradients(lambda *a: _deep_relu_mlp_gradients(*a)[0][0])
+    with pytest.raises(ExerciseError, match="2 hidden layers: expected a list of 3 weight gradients.*length 2"):
+        ex.check_deep_relu_mlp_gradients(lambda *a: (_deep_relu_mlp_gradients(*a)[0][-2:], _deep_relu_mlp_gradients(*a)[1]))
+    with pytest.raises(ExerciseError, match=r"dW1: expected shape \(7, 5\), got \(5, 7\)"):
+        ex.check_deep_relu_mlp_gradients(lambda *a: ([g.T for g in _deep_relu_mlp_gradients(*a)[0]], _deep_relu_mlp_gradients(*a)[1]))
     with pytest.raises(ExerciseError, match="expected a function"):
-        ex.check_relu_mlp_gradients(0.25)
+        ex.check_deep_relu_mlp_gradients(0.25)
 
 
 def test_bce_with_logits():

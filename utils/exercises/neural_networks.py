@@ -13,7 +13,7 @@ import torch
 
 from utils.exercises import ExerciseError, check_close, check_shape
 
-__all__ = ["check_relu_mlp_gradients", "check_bce_with_logits", "check_nesterov_step", "check_dropout"]
+__all__ = ["check_deep_relu_mlp_gradients", "check_bce_with_logits", "check_nesterov_step", "check_dropout"]
 
 
 def _callable(name: str, fn) -> None:
@@ -21,38 +21,75 @@ def _callable(name: str, fn) -> None:
         raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__}")
 
 
-def check_relu_mlp_gradients(relu_mlp_gradients: Callable) -> None:
-    """Exercise 1: ``relu_mlp_gradients(x, y, W1, b1, W2, b2) -> (dW1, db1, dW2, db2)`` by hand.
+def _deep_relu_mlp_reference(depth: int, seed: int):
+    """Inputs, labels and parameters of a ReLU MLP with ``depth`` hidden layers, and autograd's gradients."""
+    g = torch.Generator().manual_seed(seed)
+    n, sizes = 12, [5, 7, 6, 8, 4][: depth + 1] + [3]  # input 5, hidden widths, 3 classes
+    x = torch.randn(n, sizes[0], generator=g, dtype=torch.float64)
+    y = torch.randint(0, sizes[-1], (n,), generator=g)
+    weights = [torch.randn(d_out, d_in, generator=g, dtype=torch.float64, requires_grad=True)
+               for d_in, d_out in zip(sizes[:-1], sizes[1:])]  # fmt: skip
+    biases = [torch.randn(d_out, generator=g, dtype=torch.float64, requires_grad=True) for d_out in sizes[1:]]
+    h = x
+    for W, b in zip(weights[:-1], biases[:-1]):
+        h = torch.relu(h @ W.T + b)
+    loss = torch.nn.functional.cross_entropy(h @ weights[-1].T + biases[-1], y)
+    grads = torch.autograd.grad(loss, weights + biases)  # reference: autograd
+    return x, y, weights, biases, list(grads[: len(weights)]), list(grads[len(weights) :])
 
-    The network is ``logits = relu(x W1ᵀ + b1) W2ᵀ + b2`` with the mean cross-entropy loss over the batch;
-    ``x`` ``(N, D)`` float64, ``y`` ``(N,)`` int64, ``W1`` ``(H, D)``, ``b1`` ``(H,)``, ``W2`` ``(C, H)``, ``b2`` ``(C,)``.
-    Compared with autograd on inputs of the checker's own.
+
+def check_deep_relu_mlp_gradients(deep_relu_mlp_gradients: Callable) -> None:
+    """Exercise 1: ``deep_relu_mlp_gradients(x, y, weights, biases) -> (weight_grads, bias_grads)`` by hand.
+
+    The network has any number of hidden layers: ``h_0 = x``, ``h_l = relu(h_{l−1} W_lᵀ + b_l)`` for every layer
+    but the last, logits ``= h_{L−1} W_Lᵀ + b_L``, and the mean cross-entropy loss over the batch. ``x`` ``(N, D)``
+    float64, ``y`` ``(N,)`` int64, ``weights`` a list of ``L`` tensors ``(out, in)``, ``biases`` a list of ``L``
+    tensors ``(out,)``; the answer is two lists in the same order and shapes. Compared with autograd for networks
+    with 1, 2 and 4 hidden layers, on inputs of the checker's own.
     """
-    _callable("relu_mlp_gradients", relu_mlp_gradients)
-    g = torch.Generator().manual_seed(1)
-    n, d, h, c = 12, 5, 7, 4
-    x = torch.randn(n, d, generator=g, dtype=torch.float64)
-    y = torch.randint(0, c, (n,), generator=g)
-    params = [
-        torch.randn(h, d, generator=g, dtype=torch.float64, requires_grad=True),
-        torch.randn(h, generator=g, dtype=torch.float64, requires_grad=True),
-        torch.randn(c, h, generator=g, dtype=torch.float64, requires_grad=True),
-        torch.randn(c, generator=g, dtype=torch.float64, requires_grad=True),
-    ]
-    W1, b1, W2, b2 = params
-    loss = torch.nn.functional.cross_entropy(torch.relu(x @ W1.T + b1) @ W2.T + b2, y)
-    expected = torch.autograd.grad(loss, params)  # reference: autograd
-    given = relu_mlp_gradients(x, y, *(p.detach().clone() for p in params))
-    if not isinstance(given, (tuple, list)) or len(given) != 4:
-        raise ExerciseError(f"relu_mlp_gradients: expected a tuple (dW1, db1, dW2, db2), got {type(given).__name__}")
-    hints = {
-        "dW2": "∂L/∂logits = (softmax(logits) − one_hot(y)) / N, then dW2 = (∂L/∂logits)ᵀ A",
-        "db2": "sum ∂L/∂logits over the batch",
-        "dW1": "ReLU passes the gradient where its input was > 0 and blocks it elsewhere",
-        "db1": "sum ∂L/∂H over the batch",
-    }
-    for name, given_grad, expected_grad in zip(("dW1", "db1", "dW2", "db2"), given, expected):
-        check_close(name, given_grad, expected_grad, rtol=1e-7, atol=1e-10, hint=hints[name])
+    _callable("deep_relu_mlp_gradients", deep_relu_mlp_gradients)
+    for depth in (1, 2, 4):
+        network = _network_name(depth)
+        x, y, weights, biases, expected_w, expected_b = _deep_relu_mlp_reference(depth, seed=depth)
+        given = deep_relu_mlp_gradients(x, y, [w.detach().clone() for w in weights], [b.detach().clone() for b in biases])
+        if not isinstance(given, (tuple, list)) or len(given) != 2:
+            raise ExerciseError(
+                f"deep_relu_mlp_gradients: expected a tuple (weight_grads, bias_grads), got {type(given).__name__}"
+            )
+        for kind, given_list, expected_list in (("weight", given[0], expected_w), ("bias", given[1], expected_b)):
+            if not isinstance(given_list, (tuple, list)) or len(given_list) != len(expected_list):
+                raise ExerciseError(
+                    f"{network}: expected a list of {len(expected_list)} {kind} gradients (one per layer), "
+                    f"got {type(given_list).__name__}" + (f" of length {len(given_list)}" if hasattr(given_list, "__len__") else "")
+                )
+            for layer, (given_grad, expected_grad) in enumerate(zip(given_list, expected_list), start=1):
+                symbol = "W" if kind == "weight" else "b"
+                check_shape(f"{network}: d{symbol}{layer}", given_grad, tuple(expected_grad.shape))
+        _check_layers_close(depth, given, (expected_w, expected_b))
+
+
+def _network_name(depth: int) -> str:
+    return f"{depth} hidden layer{'s' if depth > 1 else ''}"
+
+
+def _check_layers_close(depth: int, given, expected) -> None:
+    """One line per network when every gradient is right; otherwise the first wrong one, named by its layer."""
+    for kind, given_list, expected_list in zip(("W", "b"), given, expected):
+        for layer, (given_grad, expected_grad) in enumerate(zip(given_list, expected_list), start=1):
+            if not torch.allclose(torch.as_tensor(given_grad, dtype=torch.float64), expected_grad, rtol=1e-7, atol=1e-10):
+                check_close(f"{_network_name(depth)}: d{kind}{layer}", given_grad, expected_grad, rtol=1e-7, atol=1e-10,
+                            hint=_DEEP_HINT)  # fmt: skip
+    flat_given = torch.cat([torch.as_tensor(t, dtype=torch.float64).flatten() for part in given for t in part])
+    flat_expected = torch.cat([t.flatten() for part in expected for t in part])
+    check_close(f"{_network_name(depth)}: all {len(flat_expected)} gradient entries",
+                flat_given, flat_expected, rtol=1e-7, atol=1e-10)  # fmt: skip
+
+
+_DEEP_HINT = (
+    "start from ∂L/∂logits = (softmax(logits) − one_hot(y)) / N and walk back one layer at a time: "
+    "dW_l = (∂L/∂z_l)ᵀ h_{l−1}, db_l = Σ_n ∂L/∂z_l, ∂L/∂h_{l−1} = (∂L/∂z_l) W_l, and ReLU passes the gradient "
+    "only where its input z_{l−1} was > 0 (keep the forward pass's z's)"
+)
 
 
 def check_bce_with_logits(bce_with_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
@@ -125,6 +162,7 @@ def check_dropout(dropout: Callable) -> None:
     out = dropout(x, 0.3, True)
     check_shape("dropout(x, p=0.3, training=True)", out, tuple(x.shape))
     dropped = (out == 0).double().mean()
+    # 200,000 elements: the fraction's binomial standard error is sqrt(0.3 * 0.7 / 200000) = 0.001; 0.01 is ten of them
     check_close("fraction of zeros", dropped.item(), 0.3, rtol=0, atol=0.01, hint="each element is zeroed with probability p")
     kept = out != 0
     ratio = (out[kept] / x[kept]).double()

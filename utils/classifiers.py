@@ -165,19 +165,25 @@ def classification_loss(model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) 
 
 @torch.no_grad()
 def predict_probs(model: nn.Module, encoded: EncodedTexts, batch_size: int = 128) -> np.ndarray:
-    """Class probabilities ``(N, n_classes)`` (float64 NumPy, rows sum to 1) of every sentence of ``encoded``."""
+    """Class probabilities ``(N, n_classes)`` (float64 NumPy, rows sum to 1) of every sentence of ``encoded``.
+
+    Sentences are batched by length (little padding) and the rows returned in the order of ``encoded``.
+    """
     if not isinstance(encoded, EncodedTexts):
         fail(f"encoded must be EncodedTexts (from encode_texts), got {type(encoded).__name__}", TypeError)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    batches = _by_length(encoded, batch_size)
     probs = []
-    for index in torch.arange(len(encoded)).split(batch_size):
+    for index in batches:
         ids, mask = encoded.rows(index)
         probs.append(_logits(model, ids.to(device), mask.to(device)).float().softmax(dim=-1).cpu())
     model.train(was_training)
-    return torch.cat(probs).double().numpy()
+    out = torch.empty((len(encoded), probs[0].shape[1]), dtype=torch.float64)
+    out[torch.cat(batches)] = torch.cat(probs).double()  # back to the order of the sentences
+    return out.numpy()
 
 
 @torch.no_grad()
@@ -188,11 +194,14 @@ def embed_texts(encoder: nn.Module, encoded: EncodedTexts, batch_size: int = 128
     batch_size = check_int("batch_size", batch_size, minimum=1)
     device = next(encoder.parameters()).device
     encoder.eval()
-    out = []
-    for index in torch.arange(len(encoded)).split(batch_size):
+    batches = _by_length(encoded, batch_size)
+    pooled = []
+    for index in batches:
         ids, mask = (t.to(device) for t in encoded.rows(index))
-        out.append(mean_pool(encoder(ids, attention_mask=mask), mask).float().cpu())
-    return torch.cat(out).numpy()
+        pooled.append(mean_pool(encoder(ids, attention_mask=mask), mask).float().cpu())
+    out = torch.empty((len(encoded), pooled[0].shape[1]), dtype=torch.float32)
+    out[torch.cat(batches)] = torch.cat(pooled)  # back to the order of the sentences
+    return out.numpy()
 
 
 # =============================================================================================
@@ -234,26 +243,60 @@ class FineTuneResult:
     steps: int
 
 
-def _epoch_batches(encoded: EncodedTexts, labels: Tensor, batch_size: int):
-    """A function returning the next batch of a shuffled pass (a new permutation from torch's RNG each epoch)."""
-    state = {"order": torch.empty(0, dtype=torch.int64), "next": 0}
+def _epoch_batches(encoded: EncodedTexts, labels: Tensor, batch_size: int, bucket: int = 32):
+    """A function returning the next batch of a shuffled pass over the sentences (torch's RNG, a new order per epoch).
+
+    Sentences of similar length share a batch, so little compute goes to padding: each epoch is shuffled, cut into
+    chunks of ``bucket`` batches, each chunk sorted by length and cut into batches, and the batches shuffled again.
+    """
+    lengths = encoded.attention_mask.sum(dim=1)  # (N,)
+    state = {"batches": [], "next": 0}
 
     def next_batch():
-        if state["next"] + batch_size > len(state["order"]):
-            state["order"], state["next"] = torch.randperm(len(labels)), 0
-        index = state["order"][state["next"]: state["next"] + batch_size]
-        state["next"] += batch_size
+        if state["next"] >= len(state["batches"]):
+            order, batches = torch.randperm(len(labels)), []
+            for chunk in order.split(batch_size * bucket):
+                batches += list(chunk[torch.argsort(lengths[chunk], stable=True)].split(batch_size))
+            state["batches"], state["next"] = [batches[i] for i in torch.randperm(len(batches))], 0
+        index = state["batches"][state["next"]]
+        state["next"] += 1
         return (*encoded.rows(index), labels[index])
 
     return next_batch
+
+
+def _by_length(encoded: EncodedTexts, batch_size: int) -> list[Tensor]:
+    """Row indices in batches of similar length (longest first), for inference with little padding."""
+    order = torch.argsort(encoded.attention_mask.sum(dim=1), descending=True, stable=True)
+    return list(order.split(batch_size))
+
+
+def _fused_adamw(model: nn.Module, config):
+    """``make_optimizer``'s AdamW (decay on matrices only) as one fused kernel, and the loop's warm-up + cosine.
+
+    The fused kernel updates all 22.7 M parameters of MiniLM in one pass over memory: about ten times faster on a
+    CPU than the default loop over tensors, with the same update up to float32 rounding.
+    """
+    from utils.env import get_device
+    from utils.optim import as_scheduler, cosine_schedule
+    from utils.training import make_optimizer
+
+    model.to(get_device(config.device))
+    groups = make_optimizer(model, config).param_groups
+    try:
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, fused=True)
+    except (RuntimeError, TypeError):  # a device without the fused kernel
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+    schedule = lambda t: cosine_schedule(t, config.lr, config.min_lr, config.warmup_steps, config.max_steps)  # noqa: E731
+    return optimizer, as_scheduler(optimizer, schedule)
 
 
 def fine_tune(model: nn.Module, encoded: EncodedTexts, labels, recipe: FineTuneRecipe,
               device=None, progress: bool | None = False) -> FineTuneResult:
     """Train ``model`` on ``encoded`` sentences and their ``labels`` (int ``(N,)``) with ``utils.training.fit``.
 
-    Cross-entropy (:func:`classification_loss`), AdamW on the parameters that require gradients, a linear warm-up
-    then a cosine decay to 0, gradient clipping at 1. Only the trainable parameters change (see
+    Cross-entropy (:func:`classification_loss`), AdamW (fused) on the parameters that require gradients, a linear
+    warm-up then a cosine decay to 0 (the loop's schedule), gradient clipping at 1. Only the trainable parameters change (see
     :func:`set_trainable`). The model ends in eval mode on ``device``.
     """
     from utils.training import TrainConfig, fit
@@ -269,8 +312,10 @@ def fine_tune(model: nn.Module, encoded: EncodedTexts, labels, recipe: FineTuneR
     config = TrainConfig(max_steps=steps, lr=recipe.lr, min_lr=0.0, warmup_steps=int(recipe.warmup_fraction * steps),
                          weight_decay=recipe.weight_decay, betas=(0.9, 0.999), clip_grad_norm=1.0,
                          device=None if device is None else str(device), seed=recipe.seed, progress=progress)
+    optimizer, scheduler = _fused_adamw(model, config)
     started = time.perf_counter()
-    history = fit(model, classification_loss, _epoch_batches(encoded, labels, recipe.batch_size), config)
+    history = fit(model, classification_loss, _epoch_batches(encoded, labels, recipe.batch_size), config,
+                  optimizer=optimizer, scheduler=scheduler)
     seconds = time.perf_counter() - started
     model.eval()
     return FineTuneResult(history, seconds, count_parameters(model, trainable=True), steps)

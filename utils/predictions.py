@@ -161,8 +161,12 @@ def _check_recipe(recipe) -> None:
 # =============================================================================================
 
 
+@functools.lru_cache(maxsize=8)
 def load_text_dataset(name: str):
-    """``utils.data``'s dataset for ``name`` in :data:`TEXT_DATASETS` or :data:`SHIFT_DOMAINS` (binary reviews)."""
+    """``utils.data``'s dataset for ``name`` in :data:`TEXT_DATASETS` or :data:`SHIFT_DOMAINS` (binary reviews).
+
+    Read once per process (the same object on later calls): treat it as read-only.
+    """
     from utils import data
 
     check_choice("name", name, TEXT_DATASETS + SHIFT_DOMAINS)
@@ -264,7 +268,8 @@ def _run_frozen(recipe: FrozenRecipe, device) -> ClassifierRun:
     return _run(splits, probs, time.perf_counter() - started, int(n_trainable), info, best)
 
 
-def _hf_classifier(n_classes: int, seed: int):
+@functools.lru_cache(maxsize=2)
+def _loaded_hf_classifier(n_classes: int, seed: int):
     from transformers import AutoModelForSequenceClassification
 
     from utils.data import minilm_dir
@@ -273,6 +278,11 @@ def _hf_classifier(n_classes: int, seed: int):
     return AutoModelForSequenceClassification.from_pretrained(
         minilm_dir(), num_labels=n_classes, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
         classifier_dropout=0.0)
+
+
+def _hf_classifier(n_classes: int, seed: int):
+    """MiniLM with a fresh classification head (from ``seed``), dropout off: a copy, read from disk once."""
+    return copy.deepcopy(_loaded_hf_classifier(n_classes, seed))
 
 
 def _text_model(recipe: TextRecipe, n_classes: int, device):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import utils.exercises.gpu as exercises_gpu
 import utils.perf as perf
 from bad_inputs import BadInput, assert_clear_error, case_id
 from utils.transformer import preset
@@ -75,6 +76,22 @@ CASES = [
              lambda: perf.state_bytes_per_gpu(10, 2, "zero3"), ValueError, "sharding"),
     BadInput("utils.perf.state_bytes_per_gpu", "zero GPUs", lambda: perf.state_bytes_per_gpu(10, 0), ValueError,
              "n_gpus"),
+    # the chapter's exercise checkers: a wrong kind of answer gets an ExerciseError that says what was expected
+    BadInput("utils.exercises.gpu.check_matmul_flops_per_token", "a number instead of the function",
+             lambda: exercises_gpu.check_matmul_flops_per_token(854e6), exercises_gpu.ExerciseError, "function"),
+    BadInput("utils.exercises.gpu.check_matmul_flops_per_token", "a function that returns nothing",
+             lambda: exercises_gpu.check_matmul_flops_per_token(lambda c, t: None), exercises_gpu.ExerciseError,
+             "int"),
+    BadInput("utils.exercises.gpu.check_attention_matrix_bytes", "None", lambda:
+             exercises_gpu.check_attention_matrix_bytes(None), exercises_gpu.ExerciseError, "function"),
+    BadInput("utils.exercises.gpu.check_attention_matrix_bytes", "GiB as a float",
+             lambda: exercises_gpu.check_attention_matrix_bytes(lambda c, b, t: 0.5), exercises_gpu.ExerciseError,
+             "int"),
+    BadInput("utils.exercises.gpu.check_max_batch_size", "the batch size itself",
+             lambda: exercises_gpu.check_max_batch_size(93), exercises_gpu.ExerciseError, "function"),
+    BadInput("utils.exercises.gpu.check_max_batch_size", "a float batch size",
+             lambda: exercises_gpu.check_max_batch_size(lambda c, t, m, p: 93.0), exercises_gpu.ExerciseError,
+             "int"),
 ]
 
 NO_BAD_INPUT = {
@@ -90,4 +107,5 @@ def test_bad_input_gets_a_clear_error_from_utils(case):
 def test_every_public_name_of_perf_has_a_case_or_a_reason():
     covered = {case.target for case in CASES} | set(NO_BAD_INPUT)
     public = {f"utils.perf.{name}" for name in perf.__all__ if callable(getattr(perf, name))}
+    public |= {f"utils.exercises.gpu.{name}" for name in exercises_gpu.__all__}
     assert public - covered == set()

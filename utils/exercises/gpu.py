@@ -26,6 +26,11 @@ _CONFIGS = (
 )
 
 
+def _check_function(name: str, answer) -> None:
+    if not callable(answer):
+        raise ExerciseError(f"{name}: expected your function (the def above), got {type(answer).__name__}")
+
+
 def _model(changes: dict, use_sdpa: bool) -> TransformerLM:
     torch.manual_seed(0)
     model = TransformerLM(preset("tiny-gpt2", **changes))
@@ -46,6 +51,7 @@ def _counted_flops(changes: dict, seq_len: int) -> float:
 def check_matmul_flops_per_token(matmul_flops_per_token: Callable[..., int]) -> None:
     """Exercise 1: ``matmul_flops_per_token(config, seq_len) -> int``, every matrix product of a training step."""
     name = "matmul_flops_per_token"
+    _check_function(name, matmul_flops_per_token)
     for changes in _CONFIGS:
         config = preset("tiny-gpt2", **changes)
         seq_len = config.max_seq_len - 8
@@ -64,6 +70,7 @@ def check_attention_matrix_bytes(attention_matrix_bytes: Callable[..., int]) -> 
     The bytes the from-scratch attention keeps for the backward pass beyond what SDPA keeps, over all layers.
     """
     name = "attention_matrix_bytes"
+    _check_function(name, attention_matrix_bytes)
     for changes, batch_size in ((_CONFIGS[0], 3), (_CONFIGS[1], 2)):
         config = preset("tiny-gpt2", **changes)
         seq_len = config.max_seq_len
@@ -87,6 +94,7 @@ def check_attention_matrix_bytes(attention_matrix_bytes: Callable[..., int]) -> 
 def check_max_batch_size(max_batch_size: Callable[..., int]) -> None:
     """Exercise 3: ``max_batch_size(config, seq_len, memory_bytes, precision) -> int`` by the chapter's budget."""
     name = "max_batch_size"
+    _check_function(name, max_batch_size)
     gpt2 = preset("gpt2")
     for memory_gib, precision in ((80, "bf16"), (24, "bf16"), (80, "fp32"), (2, "bf16")):
         memory = memory_gib * 2**30

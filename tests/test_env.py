@@ -71,6 +71,7 @@ def test_require_memory_explains_what_to_change():
 def test_cpu_model_names_the_processor_and_appears_in_the_cpu_description():
     model = env.cpu_model()
     assert model and model in env.device_description(torch.device("cpu"))
+    assert "threads" in env.device_description("cpu") and "threads" not in env.device_description("cpu", threads=False)
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()

@@ -139,15 +139,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def device_description(device=None) -> str:
-    """A short human description of ``device`` (default :func:`get_device`), e.g. ``'cuda (NVIDIA H100 80GB HBM3)'``."""
+def device_description(device=None, threads: bool = True) -> str:
+    """A short human description of ``device`` (default :func:`get_device`), e.g. ``'cuda (NVIDIA H100 80GB HBM3)'``.
+
+    For the CPU it names the model and the cores and, when ``threads`` is true, the torch threads of this process.
+    """
     import torch
 
     device = _as_device(device)
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+        used = f", {torch.get_num_threads()} threads" if threads else ""
+        return f"cpu ({cpu_model()}, {os.cpu_count()} cores{used})"
     return device.type
 
 

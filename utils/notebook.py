@@ -192,17 +192,15 @@ def make_stamp(nb: nbformat.NotebookNode, wall_time_s: float, quick_wall_time_s:
     check_number("wall_time_s", wall_time_s, minimum=0)
     if quick_wall_time_s is not None:
         check_number("quick_wall_time_s", quick_wall_time_s, minimum=0)
-    import torch
-
     from utils.env import cpu_model, device_description, get_device, package_versions
 
     device = get_device()
     return {
         "mode": "full",
         "device": device.type,
-        "device_name": device_description(device),
+        # the kernel that ran the chapter chose its own torch threads: its closing report says how many
+        "device_name": device_description(device, threads=False),
         "cpu_model": cpu_model(),
-        "torch_threads": torch.get_num_threads(),
         "wall_time_s": round(wall_time_s, 1),
         "quick_wall_time_s": None if quick_wall_time_s is None else round(quick_wall_time_s, 1),
         "code_hash": code_hash(nb),

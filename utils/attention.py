@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from utils.checks import check_bool, check_int, check_number, check_tensor, describe, fail
+
 __all__ = [
     "scaled_dot_product_attention",
     "blockwise_attention",
@@ -48,17 +50,95 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_bool_mask(mask: Tensor | None) -> None:
-    """Raise TypeError unless ``mask`` is None or a boolean tensor."""
+def _check_mask(mask: Tensor | None, scores_shape: tuple[int, ...], scores_name: str = "the scores") -> None:
+    """Raise unless ``mask`` is None or a bool tensor that broadcasts to ``scores_shape`` (metadata only)."""
     if mask is None:
         return
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"mask must be a torch.bool tensor (True = may attend), got {type(mask).__name__}")
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"mask must have dtype torch.bool (True = may attend), got dtype {mask.dtype}; "
-            "convert a 0/1 mask with mask.bool() or an additive float mask with mask == 0"
-        )
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        check_tensor("mask", mask, hint="a bool tensor, True = may attend")
+        fail(f"mask must be a bool tensor (True = may attend), got {describe(mask)}", TypeError,
+             "convert a 0/1 mask with mask.bool(), an additive float mask (0 / -inf) with mask == 0")
+    fits = mask.dim() <= len(scores_shape) and all(
+        m in (1, s) for m, s in zip(reversed(mask.shape), reversed(scores_shape)))
+    if not fits:
+        fail(f"mask must broadcast to {scores_name} {tuple(scores_shape)}, got {describe(mask)}", ValueError,
+             "a causal mask is (T_q, T_k), a padding mask (B, 1, 1, T_k): see causal_mask and padding_mask")
+
+
+def _check_float(name: str, x, ndim: int | None = None, min_ndim: int | None = None, hint: str = "") -> Tensor:
+    """``check_tensor(name, x, dtype="float", ...)``, with a fast path for good input (a forward pass calls it)."""
+    if (isinstance(x, Tensor) and x.is_floating_point() and (ndim is None or x.dim() == ndim)
+            and (min_ndim is None or x.dim() >= min_ndim)):
+        return x
+    return check_tensor(name, x, ndim=ndim, min_ndim=min_ndim, dtype="float", hint=hint)
+
+
+def _check_device(device) -> torch.device | None:
+    """``device`` as a ``torch.device`` (None stays None); a clear error for a name torch does not know."""
+    if device is None or isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        fail(f"device must be a str such as 'cpu' or 'cuda', a torch.device or None, got {describe(device)}",
+             TypeError)
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        fail(f"device {device!r} is not a device torch knows", ValueError, "use 'cpu', 'cuda', 'cuda:1' or 'mps'")
+
+
+def _check_same_dtype_and_device(names: tuple[str, ...], tensors: tuple[Tensor, ...]) -> None:
+    first = tensors[0]
+    for name, tensor in zip(names[1:], tensors[1:]):
+        if tensor.dtype != first.dtype or tensor.device != first.device:
+            fail(f"{names[0]} and {name} must have the same dtype and device, got {describe(first)} and "
+                 f"{describe(tensor)}", TypeError, f"convert one of them with .to({names[0]})")
+
+
+def _check_qkv(q: Tensor, k: Tensor, v: Tensor | None = None, grouped: bool = False) -> tuple[int, ...] | None:
+    """Check queries ``(..., T_q, d_head)``, keys ``(..., T_k, d_head)`` and values ``(..., T_k, d_v)``.
+
+    Returns the shape of the scores ``(..., T_q, T_k)``, or None when ``grouped`` (fewer key/value heads than
+    query heads are then allowed). Metadata only: types, dims, dtypes, devices, sizes.
+    """
+    named = [("q", q), ("k", k)] + ([("v", v)] if v is not None else [])
+    for name, x in named:
+        _check_float(name, x, min_ndim=2, hint="q, k, v are (..., T, d_head) float tensors")
+    _check_same_dtype_and_device(tuple(n for n, _ in named), tuple(x for _, x in named))
+    if q.shape[-1] != k.shape[-1]:
+        fail(f"q and k must share d_head (their last dim), got q {tuple(q.shape)} and k {tuple(k.shape)}",
+             ValueError, "each score q . k pairs the dims of a query and a key: project both to the same d_head")
+    if v is not None and k.shape[-2] != v.shape[-2]:
+        fail(f"k and v must have the same length T_k (dim -2), got k {tuple(k.shape)} and v {tuple(v.shape)}",
+             ValueError, "every key needs its value")
+    if grouped:
+        return None
+    batch = _broadcast_shape([tuple(x.shape[:-2]) for _, x in named])
+    if batch is None:
+        fail(f"the leading (batch, head) dims of q, k{', v' if v is not None else ''} must broadcast, got "
+             + ", ".join(f"{n} {tuple(x.shape)}" for n, x in named), ValueError,
+             "with fewer key/value heads than query heads, repeat them first: repeat_kv(k, n_heads // n_kv_heads)")
+    return (*batch, q.shape[-2], k.shape[-2])
+
+
+def _broadcast_shape(shapes: list[tuple[int, ...]]) -> tuple[int, ...] | None:
+    """The broadcast of ``shapes`` (NumPy's rule), or None if they do not broadcast. Plain Python: a microsecond,
+    where ``torch.broadcast_shapes`` takes tens of them, in every forward pass."""
+    if all(shape == shapes[0] for shape in shapes):
+        return shapes[0]
+    n_dims = max(map(len, shapes))
+    padded = [(1,) * (n_dims - len(shape)) + shape for shape in shapes]
+    result = []
+    for sizes in zip(*padded):
+        sizes = set(sizes) - {1}
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
+
+
+def _check_scale(scale: float | None) -> None:
+    if scale is not None:
+        check_number("scale", scale, above=0, hint="the default, None, is 1 / sqrt(d_head)")
 
 
 def causal_mask(seq_len: int, device: torch.device | str | None = None, past_len: int = 0) -> Tensor:
@@ -72,8 +152,9 @@ def causal_mask(seq_len: int, device: torch.device | str | None = None, past_len
     Returns:
         bool tensor ``(T, past_len + T)``; ``(T, T)`` lower-triangular when ``past_len == 0``.
     """
-    if seq_len < 0 or past_len < 0:
-        raise ValueError(f"seq_len and past_len must be >= 0, got seq_len={seq_len}, past_len={past_len}")
+    check_int("seq_len", seq_len, minimum=0)
+    check_int("past_len", past_len, minimum=0, hint="the number of positions already in the KV cache")
+    device = _check_device(device)
     rows = torch.arange(seq_len, device=device)[:, None]  # (T, 1)
     cols = torch.arange(past_len + seq_len, device=device)[None, :]  # (1, T_total)
     return cols <= rows + past_len  # (T, T_total)
@@ -91,21 +172,38 @@ def padding_mask(lengths_or_attention_mask: Tensor, seq_len: int | None = None) 
     The result broadcasts against scores ``(B, n_heads, T_q, T)``: every query may attend to
     every real key.
     """
-    x = lengths_or_attention_mask
-    if not isinstance(x, Tensor):
-        raise TypeError(f"expected a tensor of lengths (B,) or an attention_mask (B, T), got {type(x).__name__}")
+    x = check_tensor("lengths_or_attention_mask", lengths_or_attention_mask,
+                     hint="lengths (B,) or an attention_mask (B, T); convert a list with torch.tensor(...)")
+    if seq_len is not None:
+        check_int("seq_len", seq_len, minimum=0)
     if x.dim() == 1:
-        if x.dtype.is_floating_point or x.dtype == torch.bool:
-            raise TypeError(f"lengths must be an integer tensor (B,), got dtype {x.dtype}")
+        check_tensor("lengths", x, dtype="int", hint="lengths (B,) count tokens: convert them with .long()")
         T = int(x.max()) if seq_len is None else seq_len
+        _check_lengths(x, T, seq_len is not None)
         keep = torch.arange(T, device=x.device)[None, :] < x[:, None]  # (B, T)
     elif x.dim() == 2:
+        if x.is_complex():
+            fail(f"attention_mask must hold 1/0 or True/False, got {describe(x)}", TypeError)
+        if seq_len is not None and seq_len > x.shape[1]:
+            fail(f"seq_len={seq_len} is longer than the attention_mask, got {describe(x)}", ValueError,
+                 "seq_len can only cut an attention_mask (B, T) short; pad the mask itself to make it longer")
         keep = x.bool() if seq_len is None else x[:, :seq_len].bool()  # (B, T)
     else:
-        raise ValueError(
-            f"expected lengths (B,) or attention_mask (B, T), got a tensor of shape {tuple(x.shape)}"
-        )
+        fail(f"lengths_or_attention_mask must be lengths (B,) or an attention_mask (B, T), got {describe(x)}",
+             ValueError, "a mask already (B, 1, 1, T) can go to the attention as it is")
     return keep[:, None, None, :]  # (B, 1, 1, T)
+
+
+def _check_lengths(lengths: Tensor, seq_len: int, seq_len_given: bool) -> None:
+    """Lengths must lie in ``[0, seq_len]``: one minimum and one maximum, read once."""
+    if lengths.numel() == 0:
+        return
+    low, high = int(lengths.min()), int(lengths.max())
+    if low < 0:
+        fail(f"lengths must be >= 0, got {low}", ValueError, "a length counts the real tokens of a sequence")
+    if seq_len_given and high > seq_len:
+        fail(f"lengths must be <= seq_len={seq_len}, got a length of {high}", ValueError,
+             "those tokens would be dropped silently: pass a seq_len at least lengths.max(), or None")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,9 +223,14 @@ def attention_weights(q: Tensor, k: Tensor, mask: Tensor | None = None, scale: f
     Returns:
         probs ``(..., T_q, T_k)``, rows sum to 1, except fully masked rows which are all zeros.
     """
-    _check_bool_mask(mask)
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q and k must share d_head (last dim), got q {tuple(q.shape)} and k {tuple(k.shape)}")
+    scores_shape = _check_qkv(q, k)
+    _check_mask(mask, scores_shape)
+    _check_scale(scale)
+    return _attention_weights(q, k, mask, scale)
+
+
+def _attention_weights(q: Tensor, k: Tensor, mask: Tensor | None, scale: float | None) -> Tensor:
+    """:func:`attention_weights` on inputs already checked."""
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = (q @ k.transpose(-2, -1)) * scale  # (..., T_q, T_k)
     if mask is None:
@@ -154,9 +257,10 @@ def scaled_dot_product_attention(
         ``(..., T_q, d_v)``. A query whose mask row is all False gets a row of zeros.
         Equals ``torch.nn.functional.scaled_dot_product_attention`` with the same boolean mask.
     """
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must have the same length T_k, got k {tuple(k.shape)} and v {tuple(v.shape)}")
-    probs = attention_weights(q, k, mask=mask, scale=scale)  # (..., T_q, T_k)
+    scores_shape = _check_qkv(q, k, v)
+    _check_mask(mask, scores_shape)
+    _check_scale(scale)
+    probs = _attention_weights(q, k, mask, scale)  # (..., T_q, T_k)
     return probs @ v  # (..., T_q, d_v)
 
 
@@ -183,14 +287,12 @@ def blockwise_attention(
         ``(..., T_q, d_v)``, equal to :func:`scaled_dot_product_attention` up to float rounding; a query whose
         mask row is all False gets a row of zeros.
     """
-    _check_bool_mask(mask)
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"expected q (..., T_q, d_head), k (..., T_k, d_head), v (..., T_k, d_v), "
-            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
-        )
-    if block_size < 1 or k.shape[-2] == 0:
-        raise ValueError(f"need block_size >= 1 and at least one key, got block_size={block_size}, k {tuple(k.shape)}")
+    scores_shape = _check_qkv(q, k, v)
+    _check_mask(mask, scores_shape)
+    _check_scale(scale)
+    check_int("block_size", block_size, minimum=1, hint="the number of keys visited at a time")
+    if k.shape[-2] == 0:
+        fail(f"k must hold at least one key, got {describe(k)}", ValueError, "attention over no keys is undefined")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     T_k = k.shape[-2]
     if mask is not None:
@@ -231,6 +333,11 @@ def attention_error_bound(q: Tensor, k: Tensor, v: Tensor, n_blocks: int = 1) ->
     returned. Args are ``q (..., T_q, d_head)``, ``k (..., T_k, d_head)``, ``v (..., T_k, d_v)`` and the number
     of key blocks of the online-softmax version (1 for the one-shot softmax). Returns a float (absolute).
     """
+    _check_qkv(q, k, v, grouped=True)
+    if q.dtype not in (torch.float32, torch.float64):
+        fail(f"q, k, v must be float32 (or float64) for a float32 bound, got {describe(q)}", TypeError,
+             "the bound models float32 rounding; a float16 or bfloat16 one would be far too small")
+    check_int("n_blocks", n_blocks, minimum=1, hint="1 for the one-shot softmax, ceil(T_k / block_size) blockwise")
     eps = torch.finfo(torch.float32).eps
     d_head, T_k = q.shape[-1], k.shape[-2]
     scale = 1.0 / math.sqrt(d_head)
@@ -247,6 +354,8 @@ def repeat_kv(x: Tensor, n_rep: int) -> Tensor:
     ``torch.repeat_interleave(x, n_rep, dim=1)`` and as Llama's ``repeat_kv``: query head ``h``
     uses key/value head ``h // n_rep``.
     """
+    check_tensor("x", x, ndim=4, hint="keys or values (B, n_kv_heads, T, d_head)")
+    check_int("n_rep", n_rep, minimum=1, hint="n_heads // n_kv_heads")
     if n_rep == 1:
         return x
     B, n_kv_heads, T, d_head = x.shape
@@ -267,8 +376,12 @@ def sinusoidal_positions(seq_len: int, d_model: int, base: float = 10000.0) -> T
     Returns:
         float32 tensor ``(seq_len, d_model)``; ``d_model`` must be even.
     """
+    check_int("seq_len", seq_len, minimum=0)
+    check_int("d_model", d_model, minimum=2)
     if d_model % 2 != 0:
-        raise ValueError(f"d_model must be even for sinusoidal positions, got d_model={d_model}")
+        fail(f"d_model must be even for sinusoidal positions, got d_model={d_model}", ValueError,
+             "each frequency takes a (sin, cos) pair of dims")
+    check_number("base", base, above=1, hint="the paper uses 10000.0")
     positions = torch.arange(seq_len, dtype=torch.float32)[:, None]  # (T, 1)
     inv_freq = base ** (-torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)  # (d_model/2,)
     angles = positions * inv_freq  # (T, d_model/2)
@@ -279,7 +392,9 @@ def sinusoidal_positions(seq_len: int, d_model: int, base: float = 10000.0) -> T
 
 
 def rotate_half(x: Tensor) -> Tensor:
-    """``(x1, x2) -> (-x2, x1)`` on the two halves of the last dim (Llama's rotate-half layout)."""
+    """``(x1, x2) -> (-x2, x1)`` on the halves of the last dim (Llama's rotate-half layout); ``(..., d)``, d even."""
+    check_tensor("x", x, min_ndim=1)
+    _check_even_last_dim("x", x)
     half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat((-x2, x1), dim=-1)
@@ -296,16 +411,44 @@ def apply_rotary(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor
     Returns:
         ``(q_rotated, k_rotated)`` with the shapes and dtypes of ``q`` and ``k``.
     """
-    if cos.shape != sin.shape:
-        raise ValueError(f"cos and sin must have the same shape, got {tuple(cos.shape)} and {tuple(sin.shape)}")
-    if cos.shape[-1] != q.shape[-1]:
-        raise ValueError(f"cos/sin last dim must be d_head={q.shape[-1]}, got {tuple(cos.shape)}")
+    _check_rotary_inputs(q, k, cos, sin)
     if cos.dim() >= 3:
         cos, sin = cos.unsqueeze(-3), sin.unsqueeze(-3)  # (B, 1, T, d_head)
     cos, sin = cos.to(q.dtype), sin.to(q.dtype)
     q_rot = q * cos + rotate_half(q) * sin
     k_rot = k * cos + rotate_half(k) * sin
     return q_rot, k_rot
+
+
+def _check_even_last_dim(name: str, x: Tensor) -> None:
+    if x.shape[-1] % 2 != 0:
+        fail(f"{name} must have an even last dim (d_head), got {describe(x)}", ValueError,
+             "rotary embeddings rotate pairs of dims (i, i + d_head/2)")
+
+
+def _check_rotary_inputs(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor) -> None:
+    """q, k ``(..., T, d_head)`` float; cos and sin the same shape ``(T, d_head)`` or ``(B, T, d_head)``."""
+    _check_float("q", q, min_ndim=2)
+    _check_float("k", k, min_ndim=2)
+    for name, table in (("cos", cos), ("sin", sin)):
+        _check_float(name, table, hint="the (cos, sin) pair RotaryEmbedding(positions) returns")
+        if table.dim() not in (2, 3):
+            fail(f"{name} must be (T, d_head) or (B, T, d_head), got {describe(table)}", ValueError,
+                 "the (cos, sin) pair RotaryEmbedding(positions) returns")
+    if cos.shape != sin.shape:
+        fail(f"cos and sin must have the same shape, got {tuple(cos.shape)} and {tuple(sin.shape)}", ValueError,
+             "pass the (cos, sin) pair of one RotaryEmbedding call, in that order")
+    for name, x in (("q", q), ("k", k)):
+        if x.shape[-1] != cos.shape[-1]:
+            fail(f"cos/sin last dim must be d_head={x.shape[-1]} of {name}, got cos {tuple(cos.shape)}", ValueError,
+                 "make the RotaryEmbedding with d_head = d_model // n_heads")
+        if x.shape[-2] != cos.shape[-2]:
+            fail(f"cos/sin must be for the T={x.shape[-2]} positions of {name} {tuple(x.shape)}, got cos for "
+                 f"{cos.shape[-2]} positions {tuple(cos.shape)}", ValueError,
+                 "compute them for these tokens' positions, e.g. rotary(torch.arange(past_len, past_len + T))")
+    if cos.dim() == 3 and cos.shape[0] not in (1, q.shape[0]):
+        fail(f"cos/sin (B, T, d_head) must have batch size 1 or B={q.shape[0]} of q, got {tuple(cos.shape)}",
+             ValueError)
 
 
 class RotaryEmbedding(nn.Module):
@@ -324,8 +467,12 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, d_head: int, max_seq_len: int = 2048, base: float = 10000.0):
         super().__init__()
+        check_int("d_head", d_head, minimum=2, hint="d_head = d_model // n_heads")
         if d_head % 2 != 0:
-            raise ValueError(f"d_head must be even for rotary embeddings, got d_head={d_head}")
+            fail(f"d_head must be even for rotary embeddings, got d_head={d_head}", ValueError,
+                 "rotary embeddings rotate pairs of dims (i, i + d_head/2)")
+        check_int("max_seq_len", max_seq_len, minimum=1)
+        check_number("base", base, above=1, hint="Llama uses 10000.0; read rope_theta from the model's config")
         self.d_head = d_head
         self.max_seq_len = max_seq_len
         self.base = base
@@ -334,8 +481,11 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, positions: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(cos, sin)``, each float32 ``(..., T, d_head)``, for integer ``positions`` ``(T,)`` or ``(B, T)``."""
-        if positions.dtype.is_floating_point or positions.dtype == torch.bool:
-            raise TypeError(f"positions must be an integer tensor (T,) or (B, T), got dtype {positions.dtype}")
+        check_tensor("positions", positions, dtype="int",
+                     hint="integer positions, e.g. torch.arange(T); convert others with .long()")
+        if positions.dim() not in (1, 2):
+            fail(f"positions must be (T,) or (B, T), got {describe(positions)}", ValueError,
+                 "e.g. torch.arange(T) for one sequence")
         freqs = positions[..., None].float() * self.inv_freq.to(positions.device)  # (..., T, d_head/2)
         emb = torch.cat((freqs, freqs), dim=-1)  # (..., T, d_head)
         return emb.cos(), emb.sin()
@@ -364,21 +514,38 @@ class KVCache:
 
     def update(self, k_new: Tensor, v_new: Tensor) -> tuple[Tensor, Tensor]:
         """Append ``(B, n_kv_heads, T_new, d_head)`` keys/values in place; return all ``(.., T_past + T_new, ..)``."""
+        self._check_new(k_new, v_new)
         if self.k is None:
             self.k, self.v = k_new, v_new
         else:
-            if k_new.shape[:2] != self.k.shape[:2] or k_new.shape[-1] != self.k.shape[-1]:
-                raise ValueError(
-                    f"new keys {tuple(k_new.shape)} do not match the cache {tuple(self.k.shape)} "
-                    "(expected the same batch size, n_kv_heads and d_head)"
-                )
             self.k = torch.cat((self.k, k_new), dim=-2)  # (B, n_kv_heads, T_past + T_new, d_head)
             self.v = torch.cat((self.v, v_new), dim=-2)
         return self.k, self.v
 
+    def _check_new(self, k_new: Tensor, v_new: Tensor) -> None:
+        for name, x in (("k_new", k_new), ("v_new", v_new)):
+            _check_float(name, x, ndim=4, hint="(B, n_kv_heads, T_new, d_head), before repeat_kv")
+        if k_new.shape[:3] != v_new.shape[:3]:
+            fail(f"k_new and v_new must share (B, n_kv_heads, T_new), got {tuple(k_new.shape)} and "
+                 f"{tuple(v_new.shape)}", ValueError, "pass the keys and the values of the same tokens")
+        if self.k is None:
+            return
+        for name, new, old in (("k_new", k_new, self.k), ("v_new", v_new, self.v)):
+            if new.shape[:2] != old.shape[:2] or new.shape[-1] != old.shape[-1]:
+                fail(f"{name} {tuple(new.shape)} do not match the cache {tuple(old.shape)}: expected the same "
+                     "batch size, n_kv_heads and d_head", ValueError,
+                     "one KVCache per layer; call reset() before a new batch")
+            if new.dtype != old.dtype or new.device != old.device:
+                fail(f"{name} must have the cache's dtype and device, got {describe(new)} for a cache of "
+                     f"{describe(old)}", TypeError, "call reset() before switching dtype or device")
+
     def reset(self) -> None:
         """Forget every cached position."""
         self.k = self.v = None
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -413,13 +580,21 @@ class MultiHeadSelfAttention(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
-        if n_heads <= 0 or d_model % n_heads != 0:
-            raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, n_heads={n_heads}")
-        if n_kv_heads <= 0 or n_heads % n_kv_heads != 0:
-            raise ValueError(
-                f"n_heads must be divisible by n_kv_heads, got n_heads={n_heads}, n_kv_heads={n_kv_heads}"
-            )
+        check_int("d_model", d_model, minimum=1)
+        check_int("n_heads", n_heads, minimum=1)
+        n_kv_heads = n_heads if n_kv_heads is None else check_int("n_kv_heads", n_kv_heads, minimum=1)
+        if d_model % n_heads != 0:
+            fail(f"d_model must be divisible by n_heads, got d_model={d_model}, n_heads={n_heads}", ValueError,
+                 f"each head gets d_model / n_heads dims: choose n_heads among {_divisors(d_model)}")
+        if n_heads % n_kv_heads != 0:
+            fail(f"n_heads must be divisible by n_kv_heads, got n_heads={n_heads}, n_kv_heads={n_kv_heads}",
+                 ValueError, f"each key/value head serves n_heads / n_kv_heads query heads: choose n_kv_heads "
+                 f"among {_divisors(n_heads)}")
+        check_bool("bias", bias)
+        check_bool("causal", causal)
+        check_number("dropout", dropout, minimum=0, maximum=1, hint="a probability in [0, 1), e.g. 0.1")
+        if dropout == 1:
+            fail("dropout must be < 1, got 1 (every attention weight would be dropped)", ValueError)
         self.d_model = d_model
         self.n_heads = n_heads
         self.n_kv_heads = n_kv_heads
@@ -438,25 +613,24 @@ class MultiHeadSelfAttention(nn.Module):
             f"causal={self.causal}, use_sdpa={self.use_sdpa}"
         )
 
-    def _check_input(self, x: Tensor, mask: Tensor | None) -> None:
-        if not isinstance(x, Tensor) or x.dim() != 3:
-            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x must be (batch_size, seq_len, d_model={self.d_model}), got {shape}")
+    def _check_input(self, x: Tensor, mask: Tensor | None, rope, cache: KVCache | None) -> int:
+        """Check the arguments of :meth:`forward` (metadata only); return ``past_len``, the cached length."""
+        _check_float("x", x, ndim=3, hint=f"x is (batch_size, seq_len, d_model={self.d_model})")
         if x.shape[-1] != self.d_model:
-            raise ValueError(f"x last dim must be d_model={self.d_model}, got x of shape {tuple(x.shape)}")
-        _check_bool_mask(mask)
+            fail(f"x must end in d_model={self.d_model}, got x of shape {tuple(x.shape)}", ValueError,
+                 "the attention was built for another width: MultiHeadSelfAttention(d_model, ...)")
+        if cache is not None and not isinstance(cache, KVCache):
+            fail(f"cache must be a KVCache or None, got {describe(cache)}", TypeError, "make one with KVCache()")
+        past_len = 0 if cache is None else cache.seq_len
+        if rope is not None and not (isinstance(rope, (tuple, list)) and len(rope) == 2):
+            fail(f"rope must be the pair (cos, sin) from RotaryEmbedding, got {describe(rope)}", TypeError,
+                 "pass rope=rotary(positions), both tables")
+        B, T, _ = x.shape
+        _check_mask(mask, (B, self.n_heads, T, past_len + T), "(B, n_heads, T, T_total)")
+        return past_len
 
     def _combined_mask(self, mask: Tensor | None, B: int, T: int, past_len: int, device) -> Tensor | None:
         """The user mask AND the (offset) causal mask, broadcastable to ``(B, n_heads, T, T_total)``."""
-        T_total = past_len + T
-        if mask is not None:
-            try:
-                torch.broadcast_shapes(mask.shape, (B, self.n_heads, T, T_total))
-            except RuntimeError:
-                raise ValueError(
-                    f"mask must be broadcastable to (B, n_heads, T, T_total) = {(B, self.n_heads, T, T_total)}, "
-                    f"got {tuple(mask.shape)}"
-                ) from None
         if self.causal and T > 1:
             causal = causal_mask(T, device=device, past_len=past_len)  # (T, T_total)
             mask = causal if mask is None else mask & causal
@@ -480,16 +654,14 @@ class MultiHeadSelfAttention(nn.Module):
             cache: a :class:`KVCache`, updated in place with this call's keys and values;
                 ``T_total = T_past + T``.
         """
-        self._check_input(x, mask)
+        past_len = self._check_input(x, mask, rope, cache)
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, T, d_head)
         k = self.k_proj(x).view(B, T, self.n_kv_heads, self.d_head).transpose(1, 2)  # (B, n_kv_heads, T, d_head)
         v = self.v_proj(x).view(B, T, self.n_kv_heads, self.d_head).transpose(1, 2)  # (B, n_kv_heads, T, d_head)
         if rope is not None:
             q, k = apply_rotary(q, k, *rope)
-        past_len = 0
         if cache is not None:
-            past_len = cache.seq_len
             k, v = cache.update(k, v)  # (B, n_kv_heads, T_total, d_head)
         n_rep = self.n_heads // self.n_kv_heads
         k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (B, n_heads, T_total, d_head)
@@ -497,7 +669,7 @@ class MultiHeadSelfAttention(nn.Module):
             out = self._attend_sdpa(q, k, v, mask, past_len)
         else:
             mask = self._combined_mask(mask, B, T, past_len, x.device)
-            probs = attention_weights(q, k, mask=mask)  # (B, n_heads, T, T_total)
+            probs = _attention_weights(q, k, mask, None)  # (B, n_heads, T, T_total)
             probs = F.dropout(probs, p=self.dropout, training=self.training)
             out = probs @ v  # (B, n_heads, T, d_head)
         out = out.transpose(1, 2).reshape(B, T, self.n_heads * self.d_head)  # (B, T, d_model)

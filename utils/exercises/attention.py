@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from utils.attention import attention_error_bound
-from utils.exercises import ExerciseError, check_close, check_equal, check_shape, check_type
+from utils.exercises import ExerciseError, _require_function, check_close, check_equal, check_shape, check_type
 
 __all__ = [
     "check_masked_softmax",
@@ -34,6 +34,7 @@ def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], 
     positions get probability 0, every other row sums to 1, and a fully masked row is all zeros (not NaN).
     """
     name = "masked_softmax"
+    _require_function(name, masked_softmax, ("scores", "mask"))
     g = _generator()
     scores = torch.randn(2, 3, 5, 6, generator=g) * 4
     mask = torch.rand(2, 3, 5, 6, generator=g) > 0.3
@@ -89,6 +90,7 @@ def check_grouped_query_attention(
     heads.
     """
     name = "grouped_query_attention"
+    _require_function(name, grouped_query_attention, ("q", "k", "v"))
     g = _generator()
     for n_heads, n_kv_heads in [(6, 2), (9, 3), (4, 4), (4, 1)]:
         q = torch.randn(2, n_heads, 5, 8, generator=g)
@@ -128,6 +130,7 @@ def check_rope_rotate(rope_rotate: Callable[[torch.Tensor, torch.Tensor, float],
     ``positions[t] * base^(-2i/d_head)``.
     """
     name = "rope_rotate"
+    _require_function(name, rope_rotate, ("x", "positions", "base"))
     g = _generator()
     x = torch.randn(2, 3, 7, 8, generator=g)
     positions = torch.tensor([0, 1, 2, 5, 9, 40, 300])
@@ -159,6 +162,9 @@ def check_kv_cache_bytes(kv_cache_bytes: Callable[[int, int, int, int, int, int]
     tensor of shape ``(batch_size, n_kv_heads, seq_len, d_head)``.
     """
     name = "kv_cache_bytes"
+    _require_function(
+        name, kv_cache_bytes, ("n_layers", "batch_size", "n_kv_heads", "seq_len", "d_head", "bytes_per_element")
+    )
     for args in [(1, 1, 1, 128, 64, 4), (30, 1, 3, 2048, 64, 2), (12, 8, 12, 1024, 64, 4), (2, 3, 5, 7, 8, 1)]:
         n_layers, batch_size, n_kv_heads, seq_len, d_head, nbytes = args
         one_tensor = torch.empty(batch_size, n_kv_heads, seq_len, d_head, dtype=_DTYPE_OF_SIZE[nbytes], device="meta")

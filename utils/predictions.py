@@ -161,15 +161,19 @@ def _check_recipe(recipe) -> None:
 # =============================================================================================
 
 
-@functools.lru_cache(maxsize=8)
 def load_text_dataset(name: str):
     """``utils.data``'s dataset for ``name`` in :data:`TEXT_DATASETS` or :data:`SHIFT_DOMAINS` (binary reviews).
 
     Read once per process (the same object on later calls): treat it as read-only.
     """
+    check_choice("name", name, TEXT_DATASETS + SHIFT_DOMAINS)
+    return _read_dataset(name)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_dataset(name: str):
     from utils import data
 
-    check_choice("name", name, TEXT_DATASETS + SHIFT_DOMAINS)
     if name in ("bbc", "sms"):
         return data.load_bbc() if name == "bbc" else data.load_sms()
     return data.load_reviews("movie" if name.startswith("movie") else name, 3 if name == "movie3" else 2)

@@ -19,7 +19,8 @@ from utils.checkpoint import (
     set_rng_state,
 )
 from utils.optim import as_scheduler, cosine_schedule
-from utils.training import TrainConfig, causal_lm_loss, fit, get_batch, make_optimizer
+from utils.lm import causal_lm_loss, get_batch
+from utils.training import TrainConfig, fit, make_optimizer
 from utils.transformer import TransformerLM, preset
 
 TOKENS = np.random.default_rng(0).integers(0, 99, size=3000).astype(np.uint16)  # a random "corpus", vocab 99
@@ -183,7 +184,7 @@ def test_weights_of_another_model_are_refused(tmp_path):
 
 def test_save_checkpoint_rejects_bad_input(tmp_path):
     model = torch.nn.Linear(2, 2)
-    with pytest.raises(ValueError, match="step must be an int"):
+    with pytest.raises(ValueError, match="step must be >= 0, got -1"):
         save_checkpoint(tmp_path, -1, model, torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(TypeError, match="torch.optim.Optimizer"):
         save_checkpoint(tmp_path, 1, model, "adam")

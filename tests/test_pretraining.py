@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from utils.checkpoint import (
+from utils.checkpoint import CheckpointError
+from utils.pretrained import (
     ENCODER_SPECIAL_TOKENS,
-    CheckpointError,
     encoder_recipe,
     load_pretrained,
     load_pretrained_encoder,
@@ -22,7 +22,8 @@ from utils.checkpoint import (
     wikipedia_mlm_data,
 )
 from utils.tokenizer import Tokenizer, train_bpe
-from utils.training import StepHistory, causal_lm_loss, mask_tokens, masked_lm_loss
+from utils.lm import causal_lm_loss, mask_tokens, masked_lm_loss
+from utils.training import StepHistory
 from utils.transformer import Transformer, TransformerLM, preset
 
 ROOT = Path(__file__).resolve().parents[1]

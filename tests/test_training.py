@@ -1,4 +1,4 @@
-"""utils.training: clipping equal to torch (atol 1e-12), history, early stopping, determinism, bad inputs."""
+"""utils.training and utils.lm's get_batch: clipping equal to torch (atol 1e-12), history, early stopping, determinism, bad inputs."""
 
 import math
 
@@ -101,9 +101,9 @@ def test_accuracy_and_bad_inputs():
         accuracy(torch.zeros(2, 2), torch.zeros(3, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"same first dimension N, got inputs \(4, 2\) and targets \(3,\)"):
         tensor_loader(torch.zeros(4, 2), torch.zeros(3), batch_size=2)
-    with pytest.raises(ValueError, match=r"epochs must be an int > 0, got 0"):
+    with pytest.raises(ValueError, match=r"epochs must be >= 1, got 0"):
         train(nn.Linear(1, 1), [], [], torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1), mse_loss, 0)
-    with pytest.raises(ValueError, match=r"max_norm must be a number > 0, got -1"):
+    with pytest.raises(ValueError, match=r"max_norm must be > 0, got -1"):
         clip_grad_norm_([], -1)
 
 
@@ -185,13 +185,12 @@ from utils.training import (  # noqa: E402
     StepHistory,
     TrainConfig,
     TrainState,
-    causal_lm_loss,
     fit,
-    get_batch,
     make_optimizer,
     mean_loss,
     train_epoch,
 )
+from utils.lm import causal_lm_loss, get_batch  # noqa: E402
 from utils.transformer import EncoderDecoder, TransformerLM, preset  # noqa: E402
 
 
@@ -375,18 +374,18 @@ def test_get_batch_rejects_bad_input_and_devices():
         get_batch(np.zeros(10, dtype=np.float32), 2, 4, "cpu")
     with pytest.raises(ValueError, match="needs seq_len \\+ 1 = 11 tokens but tokens has 10"):
         get_batch(np.zeros(10, dtype=np.int64), 2, 10, "cpu")
-    with pytest.raises(ValueError, match="batch_size must be an int > 0, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         get_batch(TOKENS, 0, 4, "cpu")
 
 
 def test_train_config_and_fit_reject_bad_input():
-    with pytest.raises(ValueError, match="TrainConfig.max_steps must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="TrainConfig.max_steps must be >= 1, got 0"):
         TrainConfig(max_steps=0)
     with pytest.raises(ValueError, match="TrainConfig.precision must be one of .* got 'fp8'"):
         TrainConfig(precision="fp8")
     with pytest.raises(ValueError, match="warmup_steps must be < max_steps .* warmup_steps=10, max_steps=10"):
         TrainConfig(max_steps=10, warmup_steps=10)
-    with pytest.raises(ValueError, match="TrainConfig.lr must be a finite number > 0, got 0"):
+    with pytest.raises(ValueError, match="TrainConfig.lr must be > 0, got 0"):
         TrainConfig(lr=0)
     with pytest.raises(ValueError, match="checkpoint_dir is None but resume"):
         TrainConfig(resume=True)

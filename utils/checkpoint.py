@@ -13,17 +13,12 @@ A checkpoint is written to a temporary folder and renamed into place, so a run k
 no half-written checkpoint behind; :func:`latest_checkpoint` finds the newest complete one. A file that is
 damaged anyway (a truncated copy, a full disk) raises :class:`CheckpointError` naming the file.
 
-Pretrained models of the course live under ``utils.env.cache_dir() / "pretrained" / name``: weights
-(safetensors), the model's ``TransformerConfig`` (``config.json``), its tokenizer (``tokenizer/``) and what the
-run measured (``info.json``). Chapter 6 pretrains them; :func:`load_pretrained_encoder` gives any later chapter the
-masked-language-model encoder, loading it when present and training it (briefly in quick mode) when not, so any
-chapter can be opened first.
+The course's pretrained models (saved and loaded whole, with their config and tokenizer) live in
+``utils.pretrained``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import random
 import re
 import shutil
@@ -35,6 +30,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from utils.checks import check_bool, check_int, describe, fail
+
 __all__ = [
     "CheckpointError",
     "rng_state",
@@ -43,15 +40,6 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "resume_checkpoint",
-    "pretrained_dir",
-    "save_pretrained",
-    "load_pretrained",
-    "ENCODER_SPECIAL_TOKENS",
-    "encoder_recipe",
-    "train_wikipedia_tokenizer",
-    "wikipedia_mlm_data",
-    "pretrain_encoder",
-    "load_pretrained_encoder",
 ]
 
 MODEL_FILE = "model.safetensors"
@@ -82,6 +70,9 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     """Restore the generators from a :func:`rng_state` dict; the next random numbers are those the saved run drew."""
+    if not isinstance(state, dict):
+        fail(f"set_rng_state: state must be the dict rng_state() returns, got {describe(state)}", TypeError,
+             "a checkpoint's is load_checkpoint(...)['rng']")
     missing = {"python", "numpy", "torch", "cuda"} - set(state)
     if missing:
         raise CheckpointError(f"the RNG state lacks {sorted(missing)}: expected the dict rng_state() returns")
@@ -92,6 +83,21 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_folder(name: str, folder) -> Path:
+    if not isinstance(folder, (str, Path)):
+        fail(f"{name} must be a folder path (str or Path), got {describe(folder)}", TypeError,
+             "e.g. utils.env.cache_dir() / 'runs' / 'my_run'")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        fail(f"{name} {folder} is a file, not a folder", NotADirectoryError, "choose a folder path for the checkpoints")
+    return folder
+
+
+def _check_model(name: str, model) -> None:
+    if not isinstance(model, nn.Module):
+        fail(f"{name} must be an nn.Module, got {describe(model)}", TypeError, "pass the model itself")
 
 
 def _step_folder(folder: Path, step: int) -> Path:
@@ -112,14 +118,14 @@ def save_checkpoint(
     ``extra`` holds what the caller wants back (tensors, numbers, strings, lists, dicts): the training loop
     stores its config and history there. The RNG states are taken now, so save right after a step.
     """
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise ValueError(f"save_checkpoint: step must be an int >= 0, got {step!r}")
-    if not isinstance(model, nn.Module) or not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            f"save_checkpoint: expected an nn.Module and a torch.optim.Optimizer, got {type(model).__name__} and "
-            f"{type(optimizer).__name__}"
-        )
-    folder = Path(folder)
+    check_int("save_checkpoint: step", step, minimum=0)
+    _check_model("save_checkpoint: model", model)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        fail(f"save_checkpoint: optimizer must be a torch.optim.Optimizer, got {describe(optimizer)}", TypeError,
+             "the arguments are (folder, step, model, optimizer, ...)")
+    if extra is not None and not isinstance(extra, dict):
+        fail(f"save_checkpoint: extra must be a dict or None, got {describe(extra)}", TypeError)
+    folder = _as_folder("save_checkpoint: folder", folder)
     final = _step_folder(folder, step)
     partial = folder / f".partial_{final.name}"
     shutil.rmtree(partial, ignore_errors=True)
@@ -142,7 +148,7 @@ def save_checkpoint(
 
 def latest_checkpoint(folder: str | Path) -> Path | None:
     """The newest complete checkpoint folder (highest step) inside ``folder``, or None when there is none."""
-    folder = Path(folder)
+    folder = _as_folder("latest_checkpoint: folder", folder)
     if not folder.is_dir():
         return None
     steps = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_FOLDER.match(p.name)) and p.is_dir()]
@@ -163,7 +169,17 @@ def load_checkpoint(
     generators continue where the saved run left them. Raises :class:`CheckpointError` naming the file when a
     file is missing or damaged, or when the weights do not fit ``model``.
     """
+    if not isinstance(path, (str, Path)):
+        fail(f"load_checkpoint: path must be a checkpoint folder (str or Path), got {describe(path)}", TypeError,
+             "e.g. latest_checkpoint(run_folder)")
     path = Path(path)
+    _check_model("load_checkpoint: model", model)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        fail(f"load_checkpoint: optimizer must be a torch.optim.Optimizer or None, got {describe(optimizer)}", TypeError)
+    check_bool("load_checkpoint: restore_rng", restore_rng)
+    if path.is_dir() and not (path / STATE_FILE).exists() and latest_checkpoint(path) is not None:
+        fail(f"load_checkpoint: path {path} is a run's folder, not one checkpoint of it", CheckpointError,
+             f"pass latest_checkpoint(folder), here {latest_checkpoint(path)}")
     model_file, state_file = path / MODEL_FILE, path / STATE_FILE
     for file in (model_file, state_file):
         if not file.is_file():
@@ -226,6 +242,9 @@ def resume_checkpoint(
     difference raises :class:`CheckpointError` that names the differing fields and prints both configs.
     Returns the saved state, as :func:`load_checkpoint` does.
     """
+    if not isinstance(train_config, dict):
+        fail(f"resume_checkpoint: train_config must be a dict, got {describe(train_config)}", TypeError,
+             "pass dataclasses.asdict(config)")
     state = load_checkpoint(path, model, restore_rng=False)  # the weights first: they fail fast on a wrong model
     saved = state["extra"].get("train_config") or {}
     ours, theirs = _comparable(train_config, ignore), _comparable(saved, ignore)
@@ -243,187 +262,13 @@ def _comparable(config: dict, ignore: tuple[str, ...]) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in ignore}
 
 
-
-# =============================================================================================================
-# Pretrained models of the course
-# =============================================================================================================
-
-ENCODER_SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")  # BERT's names; train_bpe gives them the last ids
-_KINDS = ("encoder", "causal_lm")
+_MOVED_TO_PRETRAINED = frozenset(('pretrained_dir', 'save_pretrained', 'load_pretrained', 'ENCODER_SPECIAL_TOKENS', 'encoder_recipe', 'train_wikipedia_tokenizer', 'wikipedia_mlm_data', 'pretrain_encoder', 'load_pretrained_encoder'))
 
 
-def pretrained_dir(name: str) -> Path:
-    """``utils.env.cache_dir() / "pretrained" / name``: where the course keeps the pretrained model ``name``."""
-    from utils.env import cache_dir
+def __getattr__(name: str):
+    """The pretrained-model names kept importable from here for chapter 8 code; they live in ``utils.pretrained``."""
+    if name in _MOVED_TO_PRETRAINED:
+        import utils.pretrained
 
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        raise ValueError(f"pretrained_dir: name must be letters, digits, '.', '_' or '-', got {name!r}")
-    return cache_dir() / "pretrained" / name
-
-
-def save_pretrained(folder: str | Path, model: nn.Module, tokenizer, kind: str, info: dict | None = None) -> Path:
-    """Write ``model`` (a ``Transformer`` for ``kind="encoder"``, a ``TransformerLM`` for ``"causal_lm"``) to ``folder``.
-
-    Files: ``model.safetensors``, ``config.json`` (its ``TransformerConfig``), ``tokenizer/`` (``tokenizer.save``)
-    and ``info.json`` (``kind`` and ``info``: what the run measured). Returns ``folder``.
-    """
-    if kind not in _KINDS:
-        raise ValueError(f"save_pretrained: kind must be one of {_KINDS}, got {kind!r}")
-    folder = Path(folder)
-    partial = folder.with_name(f".partial_{folder.name}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    save_model(model, str(partial / MODEL_FILE))
-    (partial / "config.json").write_text(json.dumps(dataclasses.asdict(model.config), indent=1), encoding="utf-8")
-    tokenizer.save(partial / "tokenizer")
-    (partial / "info.json").write_text(json.dumps({"kind": kind, **(info or {})}, indent=1), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
-    return folder
-
-
-def load_pretrained(folder: str | Path):
-    """Read a folder written by :func:`save_pretrained`: returns ``(model, tokenizer, info)``, the model in eval mode."""
-    from utils.tokenizer import Tokenizer
-    from utils.transformer import Transformer, TransformerConfig, TransformerLM
-
-    folder = Path(folder)
-    missing = [n for n in (MODEL_FILE, "config.json", "info.json", "tokenizer") if not (folder / n).exists()]
-    if missing:
-        raise CheckpointError(f"{folder} is not a pretrained model of the course: it lacks {missing}")
-    info = json.loads((folder / "info.json").read_text(encoding="utf-8"))
-    config = TransformerConfig(**json.loads((folder / "config.json").read_text(encoding="utf-8")))
-    model = (Transformer if info["kind"] == "encoder" else TransformerLM)(config)
-    _read_weights(folder / MODEL_FILE, model)
-    return model.eval(), Tokenizer.load(folder / "tokenizer"), info
-
-
-def encoder_recipe(quick: bool, device_type: str = "cpu") -> dict:
-    """Sizes of the chapter-6 masked-LM encoder: quick (seconds), CPU (minutes on 2 cores) or GPU (a larger model).
-
-    Keys: ``vocab_size`` (BPE, with the 4 special tokens), ``seq_len``, ``d_model``, ``n_layers``, ``n_heads``,
-    ``batch_size``, ``max_steps``, ``lr``, ``n_texts`` (training leads used; None = all), ``precision``.
-    """
-    if quick:
-        return dict(vocab_size=512, seq_len=64, d_model=32, n_layers=2, n_heads=2, batch_size=16, max_steps=30,
-                    lr=2e-3, n_texts=600, precision="fp32")
-    if device_type == "cuda":  # sized for one large GPU; not run on the course's CPU machines
-        return dict(vocab_size=8192, seq_len=128, d_model=256, n_layers=6, n_heads=8, batch_size=128, max_steps=3000,
-                    lr=1e-3, n_texts=None, precision="bf16")
-    return dict(vocab_size=2048, seq_len=128, d_model=128, n_layers=4, n_heads=4, batch_size=16, max_steps=300,
-                lr=1e-3, n_texts=None, precision="fp32")
-
-
-def _wikipedia_texts(split: str, n_texts: int | None) -> list[str]:
-    from utils.data import load_wikipedia
-
-    texts, _ = load_wikipedia().split(split)
-    return texts if n_texts is None else texts[:n_texts]
-
-
-def train_wikipedia_tokenizer(vocab_size: int, n_texts: int | None = None):
-    """A byte-level BPE (``utils.tokenizer.train_bpe``) trained on the training split's Wikipedia leads.
-
-    Its vocabulary ends with :data:`ENCODER_SPECIAL_TOKENS`; ``n_texts`` keeps only the first leads (quick mode).
-    """
-    from utils.env import cache_dir
-    from utils.tokenizer import Tokenizer, train_bpe
-
-    path = cache_dir() / "pretraining" / f"wikipedia_train_{n_texts or 'all'}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n\n".join(_wikipedia_texts("train", n_texts)), encoding="utf-8")
-    vocab, merges = train_bpe(path, vocab_size, list(ENCODER_SPECIAL_TOKENS))
-    return Tokenizer(vocab, merges, list(ENCODER_SPECIAL_TOKENS))
-
-
-def wikipedia_mlm_data(tokenizer, seq_len: int, split: str, n_texts: int | None = None) -> dict[str, torch.Tensor]:
-    """The leads of ``split`` as ``[CLS] tokens [SEP] [PAD]...`` rows of ``seq_len`` tokens (longer leads are cut).
-
-    Returns ``input_ids`` int64 ``(N, seq_len)``, ``attention_mask`` int64 ``(N, seq_len)`` (1 = real token) and
-    ``special_mask`` bool ``(N, seq_len)`` (True at [CLS], [SEP] and [PAD]: never masked).
-    """
-    pad, cls, sep = (tokenizer.encode(t)[0] for t in ENCODER_SPECIAL_TOKENS[:3])
-    rows = []
-    for text in _wikipedia_texts(split, n_texts):
-        ids = [cls, *tokenizer.encode(text)[: seq_len - 2], sep]
-        rows.append(ids + [pad] * (seq_len - len(ids)))
-    input_ids = torch.tensor(rows, dtype=torch.int64)
-    attention_mask = (input_ids != pad).long()
-    special_mask = (input_ids == pad) | (input_ids == cls) | (input_ids == sep)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "special_mask": special_mask}
-
-
-def _encoder_config(recipe: dict, vocab_size: int):
-    from utils.transformer import preset
-
-    d = recipe["d_model"]
-    return preset("bert-base", vocab_size=vocab_size, max_seq_len=recipe["seq_len"], d_model=d,
-                  n_layers=recipe["n_layers"], n_heads=recipe["n_heads"], d_ff=4 * d)
-
-
-def pretrain_encoder(quick: bool, device=None, progress: bool | None = None, save: bool = True):
-    """Pretrain the course's BERT-style encoder by masked language modelling on the Wikipedia leads.
-
-    Steps: a BPE on the training leads (:func:`train_wikipedia_tokenizer`), rows of ``[CLS] ... [SEP]``
-    (:func:`wikipedia_mlm_data`), BERT's 80/10/10 masking (``utils.training.mask_tokens``) drawn afresh for every
-    batch, and ``utils.training.fit`` with ``masked_lm_loss``, evaluated on a fixed masking of validation leads.
-    Sizes from :func:`encoder_recipe`. With ``save`` the result goes to ``pretrained_dir("wikipedia-encoder")``
-    (``-quick`` appended in quick mode, so a quick run never replaces the full model).
-
-    Returns ``(encoder, tokenizer, history, info)``: a ``Transformer``, its ``Tokenizer``, the ``StepHistory`` and
-    a dict of what was measured (recipe, final validation loss, tokens seen).
-    """
-    from utils.env import get_device
-    from utils.training import TrainConfig, fit, mask_tokens, masked_lm_loss, mean_loss
-    from utils.transformer import Transformer
-
-    device = get_device(None if device is None else str(device))
-    recipe = encoder_recipe(quick, device.type)
-    tokenizer = train_wikipedia_tokenizer(recipe["vocab_size"], recipe["n_texts"])
-    n_ordinary = tokenizer.vocab_size - len(ENCODER_SPECIAL_TOKENS)
-    mask_id = tokenizer.encode("[MASK]")[0]
-    train = wikipedia_mlm_data(tokenizer, recipe["seq_len"], "train", recipe["n_texts"])
-    val = wikipedia_mlm_data(tokenizer, recipe["seq_len"], "val", None if recipe["n_texts"] is None else 200)
-
-    def masked(data: dict, rows: torch.Tensor, generator=None):
-        inputs, labels = mask_tokens(data["input_ids"][rows], data["special_mask"][rows], mask_id, n_ordinary,
-                                     generator=generator)
-        return inputs, data["attention_mask"][rows], labels
-
-    val_generator = torch.Generator().manual_seed(0)
-    val_rows = torch.arange(len(val["input_ids"])).split(recipe["batch_size"])
-    val_batches = [masked(val, rows, val_generator) for rows in val_rows]
-    torch.manual_seed(0)
-    encoder = Transformer(_encoder_config(recipe, tokenizer.vocab_size))
-    config = TrainConfig(max_steps=recipe["max_steps"], lr=recipe["lr"], min_lr=recipe["lr"] / 10,
-                         warmup_steps=max(1, recipe["max_steps"] // 10), weight_decay=0.01,
-                         precision=recipe["precision"], device=str(device), eval_every=max(1, recipe["max_steps"] // 10),
-                         seed=0, progress=progress)
-    history = fit(encoder, masked_lm_loss,
-                  lambda: masked(train, torch.randint(len(train["input_ids"]), (recipe["batch_size"],))), config,
-                  eval_fn=lambda model: mean_loss(model, masked_lm_loss, val_batches))
-    info = {"recipe": recipe, "mode": "quick" if quick else "full", "device": device.type,
-            "val_loss": history.val_loss[-1], "train_tokens": int(sum(history.n_tokens)), "steps": history.steps}
-    if save:
-        save_pretrained(pretrained_dir("wikipedia-encoder" + ("-quick" if quick else "")), encoder.cpu(), tokenizer,
-                        "encoder", info)
-    return encoder.eval(), tokenizer, history, info
-
-
-def load_pretrained_encoder(quick: bool | None = None, device=None):
-    """The chapter-6 encoder and its tokenizer: ``(encoder, tokenizer, info)``, loaded if saved, else trained now.
-
-    ``quick`` (default ``utils.env.quick_mode()``) picks the quick model (trained in seconds when missing) or the
-    full one (minutes on a CPU). The encoder is a ``utils.transformer.Transformer`` in eval mode on ``device``
-    (default ``utils.env.get_device()``); ``info`` holds its recipe and validation loss.
-    """
-    from utils.env import get_device, quick_mode
-
-    quick = quick_mode() if quick is None else quick
-    device = get_device(None if device is None else str(device))
-    folder = pretrained_dir("wikipedia-encoder" + ("-quick" if quick else ""))
-    if (folder / MODEL_FILE).is_file():
-        encoder, tokenizer, info = load_pretrained(folder)
-    else:
-        encoder, tokenizer, _, info = pretrain_encoder(quick, device, progress=False)
-    return encoder.to(device).eval(), tokenizer, info
+        return getattr(utils.pretrained, name)
+    raise AttributeError(f"module 'utils.checkpoint' has no attribute {name!r}")

@@ -20,9 +20,12 @@ The epoch face, as chapter 2 built it:
 - :func:`clip_grad_norm_` — gradient clipping by the global L2 norm, equal to ``torch.nn.utils.clip_grad_norm_``;
 - :func:`tensor_loader` — a seeded ``DataLoader`` over in-memory tensors.
 
+Language-model batches, masking and losses (``get_batch``, ``causal_lm_loss``, ``mask_tokens``,
+``masked_lm_loss``) live in ``utils.lm``.
+
 Determinism: with the same seed (``utils.env.seed_everything`` or ``TrainConfig.seed``) two runs on the CPU give the
 same losses; a run resumed from a checkpoint ends with the same parameters, to the last bit, as one never stopped,
-when its batches come from a function that draws from the global RNGs (as :func:`get_batch` does by default).
+when its batches come from a function that draws from the global RNGs (as ``utils.lm.get_batch`` does by default).
 """
 
 from __future__ import annotations
@@ -31,40 +34,25 @@ import contextlib
 import copy
 import dataclasses
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from utils.checkpoint import latest_checkpoint, resume_checkpoint, save_checkpoint
+from utils.checks import check_bool, check_callable, check_choice, check_int, check_number, check_tensor, describe, fail
 from utils.env import QUICK_ENV, get_device, seed_everything
+from utils.lm import causal_lm_loss, get_batch, mask_tokens, masked_lm_loss  # noqa: F401  kept importable for chapter 7/8 code
 from utils.optim import as_scheduler, cosine_schedule
 
 __all__ = [
-    "History",
-    "accuracy",
-    "clip_grad_norm_",
-    "tensor_loader",
-    "train_epoch",
-    "evaluate",
-    "train",
-    "TrainConfig",
-    "StepHistory",
-    "TrainState",
-    "fit",
-    "make_optimizer",
-    "causal_lm_loss",
-    "mean_loss",
-    "get_batch",
-    "mask_tokens",
-    "masked_lm_loss",
+    "History", "accuracy", "clip_grad_norm_", "tensor_loader", "train_epoch", "evaluate", "train", "TrainConfig",
+    "StepHistory", "TrainState", "fit", "make_optimizer", "mean_loss",
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -97,11 +85,11 @@ class History:
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of rows whose arg-max ``logits`` ``(N, C)`` equals ``targets`` ``(N,)`` (int64), as a float."""
-    if logits.dim() != 2 or targets.shape != logits.shape[:1]:
-        raise ValueError(
-            f"accuracy expects logits (N, C) and targets (N,), got logits {tuple(logits.shape)} and "
-            f"targets {tuple(targets.shape)}"
-        )
+    check_tensor("accuracy: logits", logits, ndim=2)
+    check_tensor("accuracy: targets", targets, dtype="int", hint="class ids: convert them with .long()")
+    if targets.shape != logits.shape[:1]:
+        fail(f"accuracy expects logits (N, C) and targets (N,), got logits {tuple(logits.shape)} and "
+             f"targets {tuple(targets.shape)}", ValueError, "one target per row of logits")
     return (logits.argmax(dim=-1) == targets).float().mean().item()
 
 
@@ -111,8 +99,12 @@ def clip_grad_norm_(parameters: Iterable[torch.Tensor], max_norm: float) -> torc
     Equal to ``torch.nn.utils.clip_grad_norm_``: the scale is ``min(1, max_norm / (norm + 1e-6))``. Returns the
     norm before clipping (a scalar tensor), worth logging: spikes in it announce unstable training.
     """
-    if not isinstance(max_norm, (int, float)) or isinstance(max_norm, bool) or not max_norm > 0:
-        raise ValueError(f"max_norm must be a number > 0, got {max_norm!r}")
+    check_number("clip_grad_norm_: max_norm", max_norm, above=0, hint="1.0 is the usual value")
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    elif isinstance(parameters, nn.Module):
+        fail(f"clip_grad_norm_: parameters must be the model's parameters, got {describe(parameters)}", TypeError,
+             "pass model.parameters()")
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
@@ -123,41 +115,47 @@ def clip_grad_norm_(parameters: Iterable[torch.Tensor], max_norm: float) -> torc
     return total_norm
 
 
-def tensor_loader(
-    inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0
-) -> DataLoader:
+def tensor_loader(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, shuffle: bool = False,
+                  seed: int = 0) -> DataLoader:
     """A ``DataLoader`` over ``(inputs[i], targets[i])`` pairs; shuffled with its own generator seeded by ``seed``.
 
     ``inputs``: ``(N, ...)``; ``targets``: ``(N, ...)``; the same ``seed`` gives the same batches in every run.
     """
-    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
-        raise TypeError(f"inputs and targets must be torch.Tensors, got {type(inputs).__name__} and {type(targets).__name__}")
+    check_tensor("tensor_loader: inputs", inputs, min_ndim=1)
+    check_tensor("tensor_loader: targets", targets, min_ndim=1)
     if inputs.shape[0] != targets.shape[0]:
-        raise ValueError(
-            f"inputs and targets must have the same first dimension N, got inputs {tuple(inputs.shape)} and "
-            f"targets {tuple(targets.shape)}"
-        )
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be an int > 0, got {batch_size!r}")
+        fail(f"inputs and targets must have the same first dimension N, got inputs {tuple(inputs.shape)} and "
+             f"targets {tuple(targets.shape)}", ValueError, "one target per input row")
+    check_int("tensor_loader: batch_size", batch_size, minimum=1)
+    check_bool("tensor_loader: shuffle", shuffle)
+    check_int("tensor_loader: seed", seed, minimum=0)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def train_epoch(
-    model: nn.Module,
-    loader: Iterable,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: LossFn,
-    device: torch.device | str = "cpu",
-    scheduler=None,
-    clip_grad_norm: float | None = None,
-    metric_fn: MetricFn | None = accuracy,
-) -> tuple[float, float]:
+def _check_epoch_args(model, loader, loss_fn, metric_fn, optimizer=None, check_optimizer=False) -> None:
+    if not isinstance(model, nn.Module):
+        fail(f"model must be an nn.Module, got {describe(model)}", TypeError, "the arguments start (model, loader, ...)")
+    if isinstance(loader, torch.Tensor) or not isinstance(loader, Iterable):
+        fail(f"loader must be an iterable of (inputs, targets) batches, got {describe(loader)}", TypeError,
+             "wrap tensors in tensor_loader(inputs, targets, batch_size)")
+    if check_optimizer and not isinstance(optimizer, torch.optim.Optimizer):
+        fail(f"optimizer must be a torch.optim.Optimizer, got {describe(optimizer)}", TypeError,
+             "e.g. torch.optim.SGD(model.parameters(), lr=0.1)")
+    check_callable("loss_fn", loss_fn, hint="a function (logits, targets) -> loss, e.g. F.cross_entropy")
+    if metric_fn is not None:
+        check_callable("metric_fn", metric_fn, hint="a function (logits, targets) -> float, or None")
+
+
+def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
+                device: torch.device | str = "cpu", scheduler=None, clip_grad_norm: float | None = None,
+                metric_fn: MetricFn | None = accuracy) -> tuple[float, float]:
     """One pass over ``loader`` (batches of ``(inputs, targets)``) updating ``model``; ``scheduler.step()`` per batch.
 
     Returns ``(mean loss, mean metric)`` over the examples (``nan`` for the metric when ``metric_fn`` is None).
     Each batch is one step of :func:`fit`: forward, loss, backward, optional clipping, optimizer step, schedule.
     """
+    _check_epoch_args(model, loader, loss_fn, metric_fn)
     batches = loader if hasattr(loader, "__len__") else list(loader)
     totals = {"loss": 0.0, "metric": 0.0, "rows": 0}
 
@@ -181,17 +179,13 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    loader: Iterable,
-    loss_fn: LossFn,
-    device: torch.device | str = "cpu",
-    metric_fn: MetricFn | None = accuracy,
-) -> tuple[float, float]:
+def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn, device: torch.device | str = "cpu",
+             metric_fn: MetricFn | None = accuracy) -> tuple[float, float]:
     """Mean loss and metric of ``model`` (in eval mode, no gradients) over ``loader``: ``(loss, metric)``.
 
     The metric is ``nan`` when ``metric_fn`` is None. The model is left in eval mode.
     """
+    _check_epoch_args(model, loader, loss_fn, metric_fn)
     model.eval()
     total_loss, total_metric, n_seen = 0.0, 0.0, 0
     for inputs, targets in loader:
@@ -211,20 +205,10 @@ def _means(total_loss: float, total_metric: float, n_seen: int, metric_fn) -> tu
     return total_loss / n_seen, (total_metric / n_seen if metric_fn is not None else math.nan)
 
 
-def train(
-    model: nn.Module,
-    train_loader: Iterable,
-    val_loader: Iterable,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: LossFn,
-    epochs: int,
-    device: torch.device | str = "cpu",
-    scheduler=None,
-    early_stopping_patience: int | None = None,
-    clip_grad_norm: float | None = None,
-    metric_fn: MetricFn | None = accuracy,
-    verbose: bool = False,
-) -> History:
+def train(model: nn.Module, train_loader: Iterable, val_loader: Iterable, optimizer: torch.optim.Optimizer,
+          loss_fn: LossFn, epochs: int, device: torch.device | str = "cpu", scheduler=None,
+          early_stopping_patience: int | None = None, clip_grad_norm: float | None = None,
+          metric_fn: MetricFn | None = accuracy, verbose: bool = False) -> History:
     """Train ``model`` for up to ``epochs`` epochs, evaluating on ``val_loader`` after each; returns a :class:`History`.
 
     ``loss_fn(logits, targets)`` gives a scalar loss; ``metric_fn(logits, targets)`` a float (default accuracy; None
@@ -232,10 +216,11 @@ def train(
     global L2 norm. With ``early_stopping_patience = p``, training stops once the validation loss has not improved
     for ``p`` epochs, and the model gets back the weights of its best epoch. The model is moved to ``device``.
     """
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 0:
-        raise ValueError(f"epochs must be an int > 0, got {epochs!r}")
-    if early_stopping_patience is not None and (not isinstance(early_stopping_patience, int) or early_stopping_patience <= 0):
-        raise ValueError(f"early_stopping_patience must be None or an int > 0, got {early_stopping_patience!r}")
+    _check_epoch_args(model, train_loader, loss_fn, metric_fn, optimizer, check_optimizer=True)
+    _check_epoch_args(model, val_loader, loss_fn, metric_fn)
+    check_int("train: epochs", epochs, minimum=1)
+    if early_stopping_patience is not None:
+        check_int("train: early_stopping_patience", early_stopping_patience, minimum=1, hint="or None for no early stop")
     model.to(device)
     history = History()
     best_loss, best_state = math.inf, None
@@ -270,9 +255,7 @@ def _record(history: History, train_loss, val_loss, train_metric, val_metric, op
     history.epoch_seconds.append(seconds)
 
 
-# =============================================================================================================
-# The step-based loop (chapter 6): one loop for every model of the book
-# =============================================================================================================
+# ----- The step-based loop (chapter 6): one loop for every model of the book -----
 
 StepLossFn = Callable[[nn.Module, object], tuple[torch.Tensor, int]]
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -285,7 +268,8 @@ _RESUMABLE_CHANGES = ("resume", "progress", "checkpoint_dir", "checkpoint_every"
 class TrainConfig:
     """Everything :func:`fit` needs to know about a run besides the model, the loss and the data.
 
-    Invalid values raise ``ValueError`` naming the field, what was expected and what was given.
+    A value of the wrong type raises ``TypeError``, one out of range ``ValueError``, naming the field, what was
+    expected, what was given and what to do.
     """
 
     max_steps: int = 1000  # optimizer steps to run (each over grad_accum_steps micro-batches)
@@ -311,48 +295,35 @@ class TrainConfig:
             self.device = str(self.device)
         if self.checkpoint_dir is not None:
             self.checkpoint_dir = str(self.checkpoint_dir)
-        self.betas = tuple(self.betas)
-        _check_int("max_steps", self.max_steps, minimum=1)
-        _check_int("warmup_steps", self.warmup_steps, minimum=0)
-        _check_int("grad_accum_steps", self.grad_accum_steps, minimum=1)
-        _check_int("eval_every", self.eval_every, minimum=0)
-        _check_int("checkpoint_every", self.checkpoint_every, minimum=0)
-        for name in ("lr", "min_lr", "weight_decay"):
-            _check_number(name, getattr(self, name), positive=name == "lr")
+        self.betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else self.betas
+        for name, minimum in (("max_steps", 1), ("warmup_steps", 0), ("grad_accum_steps", 1), ("eval_every", 0),
+                              ("checkpoint_every", 0)):
+            check_int(f"TrainConfig.{name}", getattr(self, name), minimum=minimum)
+        check_number("TrainConfig.lr", self.lr, above=0)
+        for name in ("min_lr", "weight_decay"):
+            check_number(f"TrainConfig.{name}", getattr(self, name), minimum=0)
+        if self.schedule == "cosine" and self.min_lr > self.lr:
+            fail(f"TrainConfig.min_lr must be <= lr, got min_lr={self.min_lr:g} > lr={self.lr:g}", ValueError,
+                 "the cosine decays from lr to min_lr: did you swap them?")
         if self.clip_grad_norm is not None:
-            _check_number("clip_grad_norm", self.clip_grad_norm, positive=True)
-        _check_among("precision", self.precision, PRECISIONS)
-        _check_among("schedule", self.schedule, SCHEDULES)
+            check_number("TrainConfig.clip_grad_norm", self.clip_grad_norm, above=0, hint="or None for no clipping")
+        check_choice("TrainConfig.precision", self.precision, PRECISIONS)
+        check_choice("TrainConfig.schedule", self.schedule, SCHEDULES)
+        check_bool("TrainConfig.resume", self.resume)
+        if self.progress is not None:
+            check_bool("TrainConfig.progress", self.progress)
         if self.schedule == "cosine" and self.warmup_steps >= self.max_steps:
-            raise ValueError(
-                f"TrainConfig.warmup_steps must be < max_steps for the cosine schedule, got warmup_steps="
-                f"{self.warmup_steps}, max_steps={self.max_steps}: shorten the warm-up or train longer"
-            )
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"TrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
+            fail(f"TrainConfig.warmup_steps must be < max_steps for the cosine schedule, got warmup_steps="
+                 f"{self.warmup_steps}, max_steps={self.max_steps}", ValueError, "shorten the warm-up or train longer")
+        if not isinstance(self.betas, tuple) or len(self.betas) != 2 or not all(
+                isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in self.betas):
+            fail(f"TrainConfig.betas must be two numbers in [0, 1), got {describe(self.betas)}", ValueError,
+                 "GPT-3 uses (0.9, 0.95)")
         if self.seed is not None:
-            _check_int("seed", self.seed, minimum=0)
+            check_int("TrainConfig.seed", self.seed, minimum=0)
         if (self.resume or self.checkpoint_every) and self.checkpoint_dir is None:
-            raise ValueError(
-                "TrainConfig.checkpoint_dir is None but resume or checkpoint_every asks for checkpoints: "
-                "give checkpoint_dir a folder (e.g. utils.env.cache_dir() / 'runs' / 'my_run')"
-            )
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"TrainConfig.{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_number(name: str, value, positive: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        raise ValueError(f"TrainConfig.{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
-
-
-def _check_among(name: str, value, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"TrainConfig.{name} must be one of {choices}, got {value!r}")
+            fail("TrainConfig.checkpoint_dir is None but resume or checkpoint_every asks for checkpoints", ValueError,
+                 "give checkpoint_dir a folder, e.g. utils.env.cache_dir() / 'runs' / 'my_run'")
 
 
 @dataclass
@@ -381,6 +352,7 @@ class StepHistory:
 
     def tokens_per_second(self, skip: int = 1) -> float:
         """Training throughput ``Σ n_tokens / Σ seconds`` over the steps after the first ``skip`` (warm-up)."""
+        check_int("tokens_per_second: skip", skip, minimum=0)
         if len(self.step) <= skip:
             raise ValueError(f"tokens_per_second needs more than skip={skip} steps, the history has {len(self.step)}")
         return sum(self.n_tokens[skip:]) / sum(self.seconds[skip:])
@@ -409,7 +381,10 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     regularise anything useful.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"make_optimizer: model must be an nn.Module, got {type(model).__name__}")
+        fail(f"make_optimizer: model must be an nn.Module, got {describe(model)}", TypeError, "pass the model itself")
+    if not isinstance(config, TrainConfig):
+        fail(f"make_optimizer: config must be a TrainConfig, got {describe(config)}", TypeError,
+             "TrainConfig(lr=..., weight_decay=...)")
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
@@ -453,23 +428,21 @@ def _cycle(batches: Iterable) -> Iterator:
             raise ValueError("fit: the iterable of batches gave no batches: check the dataset and the batch size")
 
 
-def _checked_loss(result) -> tuple[torch.Tensor, int]:
+def _checked_loss(result, need_grad: bool = True) -> tuple[torch.Tensor, int]:
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise TypeError(
-            f"loss_fn(model, batch) must return (loss, n): a scalar loss tensor and the number of tokens or rows it "
-            f"averages over; got {type(result).__name__}"
-        )
+        fail(f"loss_fn(model, batch) must return (loss, n): a scalar loss tensor and the number of tokens or rows it "
+             f"averages over; got {describe(result)}", TypeError, "end loss_fn with: return loss, targets.numel()")
     loss, n = result
-    if not isinstance(loss, torch.Tensor) or loss.dim() != 0 or not loss.requires_grad:
-        what = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise TypeError(
-            f"loss_fn's loss must be a scalar tensor with gradients (the batch's mean loss), got {what}; "
-            "return loss.mean() of a computation on the model's output"
-        )
-    n = int(n)
-    if n <= 0:
-        raise ValueError(f"loss_fn's n (tokens or rows in the batch) must be > 0, got {n}")
-    return loss, n
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0 or (need_grad and not loss.requires_grad):
+        fail(f"loss_fn's loss must be a scalar tensor with gradients (the batch's mean loss), got {describe(loss)}",
+             TypeError, "return loss.mean() of a computation on the model's output")
+    if isinstance(n, bool) or not isinstance(n, (numbers.Integral, torch.Tensor)) or getattr(n, "ndim", 0) != 0:
+        fail(f"loss_fn's n must be an int (the tokens or rows the loss averages over), got {describe(n)}", TypeError,
+             "return (loss, n) with n = targets.numel() or the number of counted targets")
+    if int(n) < 0 or (int(n) == 0 and need_grad):
+        fail(f"loss_fn's n (tokens or rows in the batch) must be > 0, got {int(n)}", ValueError,
+             "a batch whose targets are all ignored (-100) teaches nothing: draw batches with real targets")
+    return loss, int(n)
 
 
 def _optimizer_step(model, loss_fn, next_batch, optimizer, scheduler, scaler, config, device) -> tuple[float, int, float, float]:
@@ -513,39 +486,28 @@ def _save(config: TrainConfig, step: int, model, optimizer, scheduler, scaler, h
 
 def _check_fit_args(model, loss_fn, batches, config, eval_fn, optimizer, callbacks) -> None:
     if not isinstance(model, nn.Module):
-        raise TypeError(f"fit: model must be an nn.Module, got {type(model).__name__}")
-    if not callable(loss_fn):
-        raise TypeError(f"fit: loss_fn must be a function (model, batch) -> (loss, n), got {type(loss_fn).__name__}")
-    if not (callable(batches) or isinstance(batches, Iterable)):
-        raise TypeError(
-            f"fit: batches must be a function that returns a batch (e.g. lambda: get_batch(...)) or an iterable of "
-            f"batches (e.g. a DataLoader), got {type(batches).__name__}"
-        )
+        fail(f"fit: model must be an nn.Module, got {describe(model)}", TypeError, "the arguments are (model, loss_fn, ...)")
+    check_callable("fit: loss_fn", loss_fn, hint="a function (model, batch) -> (loss, n), e.g. causal_lm_loss")
+    if isinstance(batches, torch.Tensor) or not (callable(batches) or isinstance(batches, Iterable)):
+        fail(f"fit: batches must be a function that returns a batch or an iterable of batches, got {describe(batches)}",
+             TypeError, "e.g. lambda: get_batch(tokens, 16, 128), or a DataLoader")
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"fit: config must be a TrainConfig, got {type(config).__name__}; build one: TrainConfig(max_steps=...)")
-    if eval_fn is not None and not callable(eval_fn):
-        raise TypeError(f"fit: eval_fn must be a function model -> validation loss (float), got {type(eval_fn).__name__}")
+        fail(f"fit: config must be a TrainConfig, got {describe(config)}", TypeError, "build one: TrainConfig(max_steps=...)")
+    if eval_fn is not None:
+        check_callable("fit: eval_fn", eval_fn, hint="a function model -> validation loss (float), or None")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"fit: optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
-    if not all(callable(c) for c in callbacks):
-        raise TypeError("fit: callbacks must be functions state -> None (see TrainState)")
+        fail(f"fit: optimizer must be a torch.optim.Optimizer or None, got {describe(optimizer)}", TypeError)
+    if callable(callbacks) or not all(callable(c) for c in callbacks):
+        fail(f"fit: callbacks must be a list of functions state -> None, got {describe(callbacks)}", TypeError,
+             "see TrainState; one callback goes in a list: callbacks=[fn]")
     if config.resume and not callable(batches):
-        raise ValueError(
-            "fit: resume=True needs batches as a function (e.g. lambda: get_batch(...)): an iterable cannot be "
-            "rewound to where the interrupted run stopped, so the resumed run would not be the same run"
-        )
+        fail("fit: resume=True needs batches as a function (e.g. lambda: get_batch(...)): an iterable cannot be "
+             "rewound to where the interrupted run stopped, so the resumed run would not be the same run")
 
 
-def fit(
-    model: nn.Module,
-    loss_fn: StepLossFn,
-    batches: Callable[[], object] | Iterable,
-    config: TrainConfig,
-    eval_fn: Callable[[nn.Module], float] | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler=None,
-    callbacks: Sequence[Callable[[TrainState], None]] = (),
-) -> StepHistory:
+def fit(model: nn.Module, loss_fn: StepLossFn, batches: Callable[[], object] | Iterable, config: TrainConfig,
+        eval_fn: Callable[[nn.Module], float] | None = None, optimizer: torch.optim.Optimizer | None = None,
+        scheduler=None, callbacks: Sequence[Callable[[TrainState], None]] = ()) -> StepHistory:
     """Train ``model`` for ``config.max_steps`` optimizer steps and return its :class:`StepHistory`.
 
     Args:
@@ -614,119 +576,27 @@ def _evaluate_with(eval_fn, model: nn.Module, device: torch.device, precision: s
     return value
 
 
-def causal_lm_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Next-token cross-entropy of a language model: ``batch = (inputs, targets)``, both int64 ``(B, T)``.
-
-    ``model(inputs)`` gives logits ``(B, T, vocab_size)``; targets equal to -100 are ignored. Returns the mean
-    over the counted tokens and their number, the ``loss_fn`` :func:`fit` expects.
-    """
-    inputs, targets = batch
-    logits = model(inputs)  # (B, T, vocab_size)
-    n_tokens = int((targets != -100).sum())
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100), n_tokens
-
-
 @torch.no_grad()
 def mean_loss(model: nn.Module, loss_fn: StepLossFn, batches: Iterable) -> float:
     """The ``n``-weighted mean of ``loss_fn(model, batch)`` over ``batches`` (moved to the model's device).
 
     A validation loss over a fixed list of batches: the same number every time for the same weights.
     """
+    if not isinstance(model, nn.Module):
+        fail(f"mean_loss: model must be an nn.Module, got {describe(model)}", TypeError,
+             "the arguments are (model, loss_fn, batches)")
+    check_callable("mean_loss: loss_fn", loss_fn, hint="a function (model, batch) -> (loss, n), e.g. causal_lm_loss")
+    if callable(batches) or not isinstance(batches, Iterable):
+        fail(f"mean_loss: batches must be a list of batches, got {describe(batches)}", TypeError,
+             "draw them once, e.g. [get_batch(...) for _ in range(10)], so every evaluation sees the same ones")
     device = next(model.parameters()).device
     total, count = 0.0, 0
     for batch in batches:
-        loss, n = loss_fn(model, _to_device(batch, device))
-        total += loss.item() * int(n)
-        count += int(n)
+        loss, n = _checked_loss(loss_fn(model, _to_device(batch, device)), need_grad=False)
+        if n == 0:  # nothing counted (every target -100): its loss is nan (0 / 0) and weighs nothing
+            continue
+        total += loss.item() * n
+        count += n
     if count == 0:
         raise ValueError("mean_loss: batches gave no tokens or rows: pass a non-empty list of batches")
     return total / count
-
-
-def get_batch(
-    tokens: np.ndarray | torch.Tensor,
-    batch_size: int,
-    seq_len: int,
-    device: torch.device | str = "cpu",
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` random windows of a 1-D token array: ``(inputs, targets)``, int64 ``(batch_size, seq_len)``.
-
-    ``targets`` are ``inputs`` shifted by one (``targets[:, t] == inputs[:, t + 1]``): at every position the
-    model learns the next token. ``tokens`` may be a ``np.memmap`` of the tokenized corpus (only the windows are
-    read). Start positions come from ``generator`` (default: torch's global RNG, saved in checkpoints). An
-    unknown or unavailable ``device`` raises with the devices there are.
-    """
-    device = get_device(str(device))
-    if not isinstance(tokens, (np.ndarray, torch.Tensor)) or tokens.ndim != 1:
-        what = f"shape {tuple(tokens.shape)}" if hasattr(tokens, "shape") else type(tokens).__name__
-        raise ValueError(f"get_batch: tokens must be a 1-D np.ndarray, np.memmap or tensor of token ids, got {what}")
-    if tokens.dtype.is_floating_point if isinstance(tokens, torch.Tensor) else not np.issubdtype(tokens.dtype, np.integer):
-        raise TypeError(f"get_batch: tokens must hold integer token ids, got dtype {tokens.dtype}")
-    for name, value in (("batch_size", batch_size), ("seq_len", seq_len)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"get_batch: {name} must be an int > 0, got {value!r}")
-    if len(tokens) <= seq_len:
-        raise ValueError(
-            f"get_batch: a window needs seq_len + 1 = {seq_len + 1} tokens but tokens has {len(tokens)}: "
-            "use a shorter seq_len or more text"
-        )
-    starts = torch.randint(len(tokens) - seq_len, (batch_size,), generator=generator)  # (B,), last start n-T-1
-    if isinstance(tokens, torch.Tensor):
-        windows = tokens[starts[:, None] + torch.arange(seq_len + 1)].long()  # (B, T + 1)
-    else:
-        index = starts.numpy()[:, None] + np.arange(seq_len + 1)  # (B, T + 1)
-        windows = torch.from_numpy(np.asarray(tokens[index]).astype(np.int64))
-    return windows[:, :-1].contiguous().to(device), windows[:, 1:].contiguous().to(device)
-
-
-def mask_tokens(
-    input_ids: torch.Tensor,
-    special_mask: torch.Tensor,
-    mask_id: int,
-    vocab_size: int,
-    mask_prob: float = 0.15,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's masking (Devlin et al. 2019): ``(inputs, labels)`` for masked language modelling, int64 like ``input_ids``.
-
-    Each token whose ``special_mask`` is False is chosen with probability ``mask_prob``; a chosen token becomes
-    ``mask_id`` 80% of the time, a random id in ``[0, vocab_size)`` 10% of the time, and stays itself 10% of
-    the time (the 80/10/10 rule). ``labels`` hold the original id at chosen positions and -100 elsewhere, so
-    the loss counts chosen tokens only. Special and padding tokens (``special_mask`` True) are never chosen.
-    Pass the number of ordinary tokens as ``vocab_size`` to keep special tokens out of the random draws.
-    """
-    if input_ids.shape != special_mask.shape or special_mask.dtype != torch.bool:
-        raise ValueError(
-            f"mask_tokens: special_mask must be a bool tensor shaped like input_ids {tuple(input_ids.shape)}, got "
-            f"{special_mask.dtype} {tuple(special_mask.shape)}"
-        )
-    if not 0.0 < mask_prob < 1.0:
-        raise ValueError(f"mask_tokens: mask_prob must be in (0, 1), got {mask_prob!r} (BERT uses 0.15)")
-    draws = torch.rand(input_ids.shape, generator=generator)  # one draw chooses, a second decides what to do
-    action = torch.rand(input_ids.shape, generator=generator)
-    chosen = (draws < mask_prob) & ~special_mask.cpu()
-    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator)
-    inputs = input_ids.cpu().clone()
-    inputs[chosen & (action < 0.8)] = mask_id
-    replace = chosen & (action >= 0.8) & (action < 0.9)
-    inputs[replace] = random_ids[replace]
-    labels = torch.where(chosen, input_ids.cpu(), torch.full_like(inputs, -100))
-    return inputs.to(input_ids.device), labels.to(input_ids.device)
-
-
-def masked_lm_loss(encoder: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Cross-entropy at the masked positions of an encoder's output: ``batch = (inputs, attention_mask, labels)``.
-
-    ``encoder`` is a ``utils.transformer.Transformer``; its hidden states ``(B, T, d_model)`` at the positions
-    whose label is not -100 are scored against every token with the token-embedding matrix (the output layer
-    tied to the input one, as BERT does). Returns the mean over the masked tokens and their number.
-    """
-    inputs, attention_mask, labels = batch
-    hidden = encoder(inputs, attention_mask=attention_mask)  # (B, T, d_model)
-    chosen = labels != -100  # (B, T)
-    logits = hidden[chosen] @ encoder.token_emb.weight.t()  # (n_masked, vocab_size)
-    n_masked = int(chosen.sum())
-    if n_masked == 0:
-        raise ValueError("masked_lm_loss: no token of the batch is masked (all labels are -100): use a larger batch")
-    return F.cross_entropy(logits.float(), labels[chosen]), n_masked

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from utils.exercises import ExerciseError, check_close, check_shape, check_type
+from utils.exercises import ExerciseError, _require_function, _require_number, check_close, check_shape, check_type
 
 __all__ = ["check_top_p_filter", "check_bits_per_byte", "check_nsp_pairs"]
 
@@ -28,6 +28,7 @@ def check_top_p_filter(top_p_filter: Callable[[torch.Tensor, float], torch.Tenso
     from transformers.generation.logits_process import TopPLogitsWarper
 
     name = "top_p_filter"
+    _require_function(name, top_p_filter, ("logits", "p"))
     g = torch.Generator().manual_seed(11)
     for p in (0.5, 0.9, 0.99):
         logits = torch.randn(4, 50, generator=g) * 2.5
@@ -57,9 +58,10 @@ def check_bits_per_byte(bits_per_byte: Callable[[float, int, int], float]) -> No
     ``loss`` is a mean cross-entropy in nats per token over ``n_tokens`` tokens that encode ``n_bytes`` bytes.
     """
     name = "bits_per_byte"
+    _require_function(name, bits_per_byte, ("loss", "n_tokens", "n_bytes"))
     cases = [(3.2, 1000, 2700), (math.log(256), 500, 500), (1.0, 1, 4)]
     for loss, n_tokens, n_bytes in cases:
-        given = bits_per_byte(loss, n_tokens, n_bytes)
+        given = _require_number(name, bits_per_byte(loss, n_tokens, n_bytes))
         expected = loss * n_tokens / n_bytes / math.log(2)
         if isinstance(given, (int, float)) and not isinstance(given, bool) and math.isclose(
             given, loss * n_tokens / n_bytes, rel_tol=1e-9
@@ -81,6 +83,7 @@ def check_nsp_pairs(make_nsp_pairs: Callable[[list[list[str]], random.Random], l
     (``is_next = 1``), else ``b`` is replaced by a random sentence of another document (``is_next = 0``).
     """
     name = "make_nsp_pairs"
+    _require_function(name, make_nsp_pairs, ("documents", "rng"))
     documents = _documents()
     where = {s: (d, i) for d, doc in enumerate(documents) for i, s in enumerate(doc)}
     pairs = make_nsp_pairs([list(doc) for doc in documents], random.Random(0))

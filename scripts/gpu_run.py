@@ -188,6 +188,7 @@ def measure_rung(model: nn.Module, rung: Rung, settings: dict, device: torch.dev
     step_s = statistics.median(history.seconds)
     tokens_per_step = batch_size * seq_len * rung.grad_accum
     row = {"rung": rung.name, "settings": dataclasses.asdict(rung), "step_s": step_s, "mean_step_s": mean_step_s,
+           "fastest_step_s": min(history.seconds),
            "tokens_per_step": tokens_per_step, "tokens_per_s": tokens_per_step / step_s, "warmup_s": warmup_s,
            "loss_last": history.train_loss[-1]}
     if device.type == "cuda":

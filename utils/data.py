@@ -91,7 +91,11 @@ class TextClassificationData:
 
 @dataclass
 class ImageClassificationData:
-    """Labelled images with their fixed 80/10/10 split: ``images`` float32 ``(n, height, width)`` in [0, 1]."""
+    """Labelled images with their fixed 80/10/10 split: ``images`` float32 ``(n, height, width)`` in [0, 1].
+
+    The split's ids are sorted, and the MNIST file is ordered by digit, so ``split('train')`` comes sorted by label:
+    take a random subset (``np.random.default_rng(0).permutation``), never the first ``n`` images.
+    """
 
     name: str
     images: np.ndarray

@@ -62,7 +62,7 @@ def test_check_tensor_type_dims_dtype_and_trailing_shape():
         checks.check_tensor("x", x, ndim=2)
     with pytest.raises(ValueError, match=r"x must have at least 4 dims"):
         checks.check_tensor("x", x, min_ndim=4)
-    with pytest.raises(TypeError, match=r"x must be a int tensor.*\.long\(\)"):
+    with pytest.raises(TypeError, match=r"x must be an int tensor.*\.long\(\)"):
         checks.check_tensor("x", x, dtype="int")
     with pytest.raises(TypeError, match=r"ids must be a float tensor.*\.float\(\)"):
         checks.check_tensor("ids", torch.zeros(3, dtype=torch.long), dtype="float")

@@ -945,12 +945,3 @@ def bytes_per_token(texts: Iterable[str], encode: Callable[[str], Sequence[int]]
         fail("bytes_per_token: the texts produced no tokens (are they empty?)", ValueError,
              "give texts that are not empty")
     return n_bytes / n_tokens
-
-
-def __getattr__(name: str):
-    """``load_smollm2_tokenizer`` moved to ``utils.data``, beside the model loaders; the old import still works."""
-    if name == "load_smollm2_tokenizer":
-        from utils import data
-
-        return data.load_smollm2_tokenizer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -132,7 +132,8 @@ def _check_dtype(name: str, value, kind: str, hint: str) -> None:
           "int": not value.is_floating_point() and not value.is_complex() and value.dtype != torch.bool}[kind]
     if not ok:
         fix = {"float": "convert it with .float()", "int": "convert it with .long()", "bool": "compare it, e.g. x > 0"}
-        fail(f"{name} must be a {kind} tensor, got {describe(value)}", TypeError, hint or fix[kind])
+        article = "an" if kind == "int" else "a"
+        fail(f"{name} must be {article} {kind} tensor, got {describe(value)}", TypeError, hint or fix[kind])
 
 
 def check_same_shape(name_a: str, a, name_b: str, b, hint: str = "") -> None:

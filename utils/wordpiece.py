@@ -276,12 +276,3 @@ class WordPieceTokenizer:
 
     def __repr__(self) -> str:
         return f"WordPieceTokenizer(vocab_size={self.vocab_size}, lowercase={self.lowercase})"
-
-
-def __getattr__(name: str):
-    """``load_minilm_wordpiece`` moved to ``utils.data``, beside the model loaders; the old import still works."""
-    if name == "load_minilm_wordpiece":
-        from utils import data
-
-        return data.load_minilm_wordpiece
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,9 @@
 """Measure the cost of attention against sequence length: the from-scratch version vs PyTorch's SDPA.
 
-For each sequence length it times one forward pass (the fastest and the median of repeats, after warm-up) and
-measures peak memory: on CUDA with ``torch.cuda.max_memory_allocated`` (what the allocator actually handed out), on
-the CPU it reports only the analytic size of the score matrix. A length whose naive version runs out of memory is
+For each sequence length it times one forward pass with ``utils.perf.time_fn`` (the fastest and the median of
+repeats, after warm-up, the device synchronised) and measures peak memory with ``utils.perf.peak_memory_bytes``: on
+CUDA from ``torch.cuda.max_memory_allocated`` (what the allocator actually handed out); on the CPU it reports only
+the analytic size of the score matrix. A length whose naive version runs out of memory is
 recorded as such. Chapter 3 renders the JSON this writes (``notebooks/recorded/``) next to its own CPU measurements;
 the defaults are the chapter's CPU sweep's settings (batch 1, 8 heads, d_head 64, float32 first), and the JSON
 records the settings it ran with, so the two can be compared like for like.
@@ -14,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,25 +25,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from utils.attention import scaled_dot_product_attention  # noqa: E402
 from utils.env import device_description, get_device, package_versions  # noqa: E402
+from utils.perf import peak_memory_bytes, time_fn  # noqa: E402
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_call(fn, device: torch.device, repeats: int, warmup: int = 2) -> tuple[float, float]:
-    """``(fastest, median)`` seconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls, device synchronised."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+WARMUP = 2  # untimed calls before the timed ones
 
 
 def measure(seq_len: int, impl: str, args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> dict:
@@ -57,12 +40,11 @@ def measure(seq_len: int, impl: str, args: argparse.Namespace, device: torch.dev
         q, k, v = (torch.randn(shape, device=device, dtype=dtype) for _ in range(3))
         if device.type == "cuda":
             torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
-            base = torch.cuda.memory_allocated(device)
         with torch.inference_mode():
-            row["seconds"], row["seconds_median"] = time_call(lambda: attend(q, k, v), device, args.repeats)
-        if device.type == "cuda":
-            row["peak_extra_bytes"] = torch.cuda.max_memory_allocated(device) - base
+            timing = time_fn(lambda: attend(q, k, v), device, warmup=WARMUP, repeats=args.repeats)
+            row["seconds"], row["seconds_median"] = timing.fastest, timing.median
+            if device.type == "cuda":  # the extra memory one call takes, from the CUDA allocator
+                row["peak_extra_bytes"] = peak_memory_bytes(lambda: attend(q, k, v), device)
     except torch.OutOfMemoryError:
         row["seconds"], row["out_of_memory"] = None, True
     finally:
@@ -99,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"batch_size": args.batch_size, "n_heads": args.n_heads, "d_head": args.d_head,
                      "repeats": args.repeats, "dtypes": args.dtypes.split(","),
                      "timing": "seconds: fastest of the repeats (as chapter 3's CPU sweep), seconds_median: their "
-                               "median; after 2 warm-up calls, device synchronised"},
+                               f"median; utils.perf.time_fn, after {WARMUP} warm-up calls, device synchronised"},
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

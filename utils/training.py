@@ -20,12 +20,10 @@ The epoch face, as chapter 2 built it:
 - :func:`clip_grad_norm_` — gradient clipping by the global L2 norm, equal to ``torch.nn.utils.clip_grad_norm_``;
 - :func:`tensor_loader` — a seeded ``DataLoader`` over in-memory tensors.
 
-Language-model batches, masking and losses (``get_batch``, ``causal_lm_loss``, ``mask_tokens``,
-``masked_lm_loss``) live in ``utils.lm``.
-
-Determinism: with the same seed (``utils.env.seed_everything`` or ``TrainConfig.seed``) two runs on the CPU give the
-same losses; a run resumed from a checkpoint ends with the same parameters, to the last bit, as one never stopped,
-when its batches come from a function that draws from the global RNGs (as ``utils.lm.get_batch`` does by default).
+Language-model batches, masking and losses live in ``utils.lm``. Determinism: with the same seed
+(``utils.env.seed_everything`` or ``TrainConfig.seed``) two runs on the CPU give the same losses; a run resumed from a
+checkpoint ends with the same parameters, to the last bit, as one never stopped, when its batches come from a
+function that draws from the global RNGs (as ``utils.lm.get_batch`` does by default).
 """
 
 from __future__ import annotations

@@ -395,7 +395,7 @@ def test_d_model_not_divisible_by_n_heads():
 
 
 def test_bad_switch_values():
-    with pytest.raises(ValueError, match=r"norm must be one of \('layernorm', 'rmsnorm'\), got 'batchnorm'"):
+    with pytest.raises(ValueError, match=r"norm must be one of 'layernorm', 'rmsnorm', got 'batchnorm'"):
         TransformerConfig(norm="batchnorm")
     with pytest.raises(ValueError, match=r"positions must be one of"):
         TransformerConfig(positions="alibi")
@@ -417,7 +417,7 @@ def test_sequence_longer_than_context():
 
 def test_bad_input_ids():
     model = Transformer(preset("tiny-bert"))
-    with pytest.raises(ValueError, match=r"input_ids must be \(batch_size, seq_len\), got \(5,\)"):
+    with pytest.raises(ValueError, match=r"input_ids must be \(batch_size, seq_len\), got tensor \(5,\).*ids\[None\]"):
         model(torch.zeros(5, dtype=torch.long))
     with pytest.raises(TypeError, match=r"input_ids must be an integer tensor"):
         model(torch.zeros(1, 5))

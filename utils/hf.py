@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from utils.attention import RotaryEmbedding, sinusoidal_positions
+from utils.checks import describe, fail
 from utils.transformer import Transformer, TransformerConfig, TransformerLM
 
 __all__ = [
@@ -173,10 +174,13 @@ class Family:
 
     def convert(self, state_dict: dict[str, Tensor], config: TransformerConfig, to: str) -> dict[str, Tensor]:
         """Rename (and fuse/split, transpose) a state dict ``to="ours"`` or ``to="hf"``; ValueError on a key mismatch."""
+        _check_state_dict(state_dict, self)
+        _check_our_config(config)
         return _convert(state_dict, self.rules(config), to, self)
 
     def read_config(self, hf_cfg) -> TransformerConfig:
         """Our config from this family's ``transformers`` config."""
+        _check_hf_config(hf_cfg)
         for attr, accepted in self.hf_settings.items():
             value = getattr(hf_cfg, attr, accepted[0])
             if value not in accepted:
@@ -191,6 +195,7 @@ class Family:
         """This family's ``transformers`` config for our config."""
         import transformers
 
+        _check_our_config(config)
         values = {attr: getattr(config, ours) for ours, attrs in self.fields.items() for attr in attrs}
         settings = {attr: accepted[0] for attr, accepted in self.hf_settings.items()}
         hf_cfg = getattr(transformers, self.config_class)(**values, **settings)
@@ -247,12 +252,52 @@ FAMILIES: dict[str, Family] = {
 
 
 def _family(name: str) -> Family:
+    if not isinstance(name, str):
+        fail(f"family must be a family's name, one of {sorted(FAMILIES)}, got {describe(name)}", TypeError,
+             "e.g. to_hf(model, 'gpt2')")
     if name not in FAMILIES:
-        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {name!r}")
+        fail(f"family must be one of {sorted(FAMILIES)}, got {name!r}")
     return FAMILIES[name]
 
 
-def _family_of(hf_model) -> Family:
+def _check_state_dict(state_dict, family: Family) -> None:
+    if isinstance(state_dict, nn.Module):
+        fail(f"state_dict must be a dict of tensors, got the model {type(state_dict).__name__}", TypeError,
+             "pass hf_model.base_model.state_dict(), or convert the whole model with transformer_from_hf")
+    if not isinstance(state_dict, dict) or not all(isinstance(v, Tensor) for v in state_dict.values()):
+        fail(f"state_dict must be a dict of name -> tensor, got {describe(state_dict)}", TypeError,
+             f"pass model.state_dict() of a {family.model_class} (to='ours') or of our Transformer (to='hf')")
+
+
+def _check_our_config(config) -> None:
+    if not isinstance(config, TransformerConfig):
+        fail(f"config must be our TransformerConfig, got {describe(config)}", TypeError,
+             "read a transformers config with config_from_hf(hf_model.config)")
+
+
+def _check_hf_config(hf_cfg) -> None:
+    if isinstance(hf_cfg, TransformerConfig):
+        fail("hf_cfg is already our TransformerConfig; config_from_hf reads a transformers config", TypeError,
+             "use it as it is, or hf_config(config, family) for the other direction")
+    if isinstance(hf_cfg, nn.Module) and hasattr(hf_cfg, "config"):
+        fail(f"hf_cfg must be a transformers config, got the model {type(hf_cfg).__name__}", TypeError,
+             "pass hf_model.config")
+    if not isinstance(getattr(hf_cfg, "model_type", None), str):
+        fail(f"hf_cfg must be a transformers config (GPT2Config, BertConfig, LlamaConfig), got {describe(hf_cfg)}",
+             TypeError, "pass hf_model.config, or AutoConfig.from_pretrained(path)")
+
+
+def _family_of(hf_model, name: str = "hf_model") -> Family:
+    if isinstance(hf_model, (Transformer, TransformerLM)):
+        fail(f"{name} is already our {type(hf_model).__name__}; this converts a transformers model", TypeError,
+             "use it as it is, or to_hf(model, family) for the other direction")
+    if isinstance(hf_model, dict):
+        fail(f"{name} must be a transformers model, got a dict (a state dict?)", TypeError,
+             "for a state dict use convert_gpt2 / convert_bert / convert_llama with a config")
+    if not isinstance(hf_model, nn.Module) or not isinstance(getattr(getattr(hf_model, "config", None),
+                                                                      "model_type", None), str):
+        fail(f"{name} must be a transformers model (e.g. GPT2Model.from_pretrained(...)), got {describe(hf_model)}",
+             TypeError, "load one with AutoModel.from_pretrained(path)")
     kind = hf_model.config.model_type
     if kind not in FAMILIES:
         raise NotImplementedError(f"model_type {kind!r}: supported are {sorted(FAMILIES)}")
@@ -291,7 +336,7 @@ def convert_llama(state_dict: dict[str, Tensor], config: TransformerConfig, to: 
 def _convert(state_dict: dict[str, Tensor], rules: list[_Rule], to: str, family: Family) -> dict[str, Tensor]:
     """Apply ``rules`` to ``state_dict`` in the direction ``to`` ('ours' or 'hf'), checking the keys."""
     if to not in ("ours", "hf"):
-        raise ValueError(f"to must be 'ours' (from transformers) or 'hf' (to transformers), got {to!r}")
+        fail(f"to must be 'ours' (from transformers) or 'hf' (to transformers), got {describe(to)}")
     if to == "ours":
         expected = [r.hf for r in rules]
         given = [k for k in state_dict if not family.ignored_keys.match(k)]
@@ -374,6 +419,7 @@ def _key_hint(missing: list[str], unexpected: list[str]) -> str:
 
 def config_from_hf(hf_cfg) -> TransformerConfig:
     """Our config from a ``transformers`` ``GPT2Config``, ``BertConfig`` or ``LlamaConfig`` (read through :data:`FAMILIES`)."""
+    _check_hf_config(hf_cfg)
     kind = hf_cfg.model_type
     if kind not in FAMILIES:
         raise NotImplementedError(f"model_type {kind!r}: supported are {sorted(FAMILIES)}")
@@ -421,9 +467,12 @@ def transformer_from_hf(hf_model) -> Transformer:
 
 def lm_from_hf(hf_lm) -> TransformerLM:
     """Our :class:`TransformerLM` from ``GPT2LMHeadModel`` or ``LlamaForCausalLM`` (tied or untied head), eval mode."""
-    family = _family_of(hf_lm)
+    family = _family_of(hf_lm, name="hf_lm")
     if family.lm_class is None:
-        raise ValueError(f"{family.model_class} has no causal LM head: use transformer_from_hf for it")
+        fail(f"{family.model_class} has no causal LM head", ValueError, "use transformer_from_hf for it")
+    if getattr(hf_lm, "get_output_embeddings", lambda: None)() is None:
+        fail(f"hf_lm must be a model with a language-model head, got the bare {type(hf_lm).__name__}", TypeError,
+             f"load {family.lm_class}, or use transformer_from_hf for a bare model")
     config = config_from_hf(hf_lm.config)
     head = hf_lm.get_output_embeddings().weight
     tied = head.data_ptr() == hf_lm.get_input_embeddings().weight.data_ptr()
@@ -440,6 +489,12 @@ def to_hf(model: Transformer, family: str):
     import transformers
 
     spec = _family(family)
+    if isinstance(model, TransformerLM):
+        fail("model must be our Transformer (the bare model), got a TransformerLM", TypeError,
+             "pass model.transformer")
+    if not isinstance(model, Transformer):
+        fail(f"model must be our Transformer, got {describe(model)}", TypeError,
+             "a transformers model is already one; convert ours with to_hf(our_model, family)")
     config = model.config
     kwargs = {"add_pooling_layer": config.pooler} if spec.model_type == "bert" else {}
     hf_model = getattr(transformers, spec.model_class)(hf_config(config, family), **kwargs)

@@ -35,6 +35,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from utils.attention import KVCache, MultiHeadSelfAttention, RotaryEmbedding, padding_mask, sinusoidal_positions
+from utils.checks import (
+    check_bool, check_choice, check_index_range, check_int, check_number, check_tensor, describe, fail,
+)
 
 __all__ = [
     "TransformerConfig",
@@ -44,6 +47,8 @@ __all__ = [
     "RMSNorm",
     "FeedForward",
     "SwiGLU",
+    "make_norm",
+    "make_mlp",
     "TransformerBlock",
     "Transformer",
     "TransformerLM",
@@ -98,14 +103,18 @@ class TransformerConfig:
     def __post_init__(self) -> None:
         if self.n_kv_heads is None:
             self.n_kv_heads = self.n_heads
-        _check_choice("norm", self.norm, NORMS)
-        _check_choice("norm_position", self.norm_position, NORM_POSITIONS)
-        _check_choice("mlp", self.mlp, MLPS)
-        _check_choice("positions", self.positions, POSITIONS)
+        check_choice("norm", self.norm, NORMS)
+        check_choice("norm_position", self.norm_position, NORM_POSITIONS)
+        check_choice("mlp", self.mlp, MLPS)
+        check_choice("positions", self.positions, POSITIONS)
         for name in ("vocab_size", "max_seq_len", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("n_token_types", self.n_token_types, minimum=0, hint="2 for BERT's segments, 0 for none")
+        check_number("norm_eps", self.norm_eps, above=0.0, hint="a small positive number such as 1e-5")
+        check_number("rope_base", self.rope_base, above=1.0, hint="RoPE's theta, e.g. 10000.0")
+        _check_dropout(self.dropout)
+        for name in ("causal", "bias", "pooler", "tie_embeddings"):
+            check_bool(name, getattr(self, name))
         if self.d_model % self.n_heads != 0:
             divisors = [h for h in range(1, min(self.d_model, 64) + 1) if self.d_model % h == 0]
             lower = (self.d_model // self.n_heads) * self.n_heads
@@ -125,18 +134,11 @@ class TransformerConfig:
             raise ValueError(f"positions='rope' needs an even d_head, got d_head={self.d_head}: change n_heads")
         if self.positions == "sinusoidal" and self.d_model % 2 != 0:
             raise ValueError(f"positions='sinusoidal' needs an even d_model, got d_model={self.d_model}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
     @property
     def d_head(self) -> int:
         """Width of one attention head, ``d_model // n_heads``."""
         return self.d_model // self.n_heads
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
 PRESETS: dict[str, dict] = {
@@ -172,8 +174,11 @@ PRESETS: dict[str, dict] = {
 
 def preset(name: str, **changes) -> TransformerConfig:
     """A named config from :data:`PRESETS`, with optional changes: ``preset("gpt2", n_layers=6)``."""
+    if not isinstance(name, str):
+        fail(f"name must be a preset's name (str), got {describe(name)}", TypeError,
+             f"one of {sorted(PRESETS)}; changes go as keywords, e.g. preset('gpt2', n_layers=6)")
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        fail(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return TransformerConfig(**{**PRESETS[name], **changes})
 
 
@@ -191,12 +196,15 @@ class LayerNorm(nn.Module):
 
     def __init__(self, d_model: int, eps: float = 1e-5, bias: bool = True):
         super().__init__()
-        self.eps = eps
+        check_int("d_model", d_model, minimum=1)
+        self.eps = check_number("eps", eps, above=0.0)
+        check_bool("bias", bias)
         self.weight = nn.Parameter(torch.ones(d_model))
         self.bias = nn.Parameter(torch.zeros(d_model)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         """``(..., d_model) -> (..., d_model)``."""
+        _check_stream("x", x, self.weight.shape[0])
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
 
 
@@ -208,11 +216,13 @@ class RMSNorm(nn.Module):
 
     def __init__(self, d_model: int, eps: float = 1e-6):
         super().__init__()
-        self.eps = eps
+        check_int("d_model", d_model, minimum=1)
+        self.eps = check_number("eps", eps, above=0.0)
         self.weight = nn.Parameter(torch.ones(d_model))
 
     def forward(self, x: Tensor) -> Tensor:
         """``(..., d_model) -> (..., d_model)``."""
+        _check_stream("x", x, self.weight.shape[0])
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)
@@ -227,6 +237,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, bias: bool = True, approximate: str = "none", dropout: float = 0.0):
         super().__init__()
+        _check_mlp_sizes(d_model, d_ff, bias, dropout)
+        check_choice("approximate", approximate, ("none", "tanh"))
         self.w1 = nn.Linear(d_model, d_ff, bias=bias)
         self.w2 = nn.Linear(d_ff, d_model, bias=bias)
         self.approximate = approximate
@@ -234,6 +246,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(..., d_model) -> (..., d_model)``."""
+        _check_stream("x", x, self.w1.in_features)
         return self.dropout(self.w2(F.gelu(self.w1(x), approximate=self.approximate)))
 
 
@@ -245,6 +258,7 @@ class SwiGLU(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, bias: bool = False, dropout: float = 0.0):
         super().__init__()
+        _check_mlp_sizes(d_model, d_ff, bias, dropout)
         self.w1 = nn.Linear(d_model, d_ff, bias=bias)
         self.w3 = nn.Linear(d_model, d_ff, bias=bias)
         self.w2 = nn.Linear(d_ff, d_model, bias=bias)
@@ -252,11 +266,47 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(..., d_model) -> (..., d_model)``."""
+        _check_stream("x", x, self.w1.in_features)
         return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+
+
+def _check_stream(name: str, x, d_model: int, ndim: int | None = None) -> None:
+    """Metadata only: ``x`` is a float tensor ``(..., d_model)`` (with ``ndim`` dims when given).
+
+    The first line is the fast path of the forward pass (a fraction of a microsecond); only a tensor that fails it
+    goes through :func:`utils.checks.check_tensor`, which says what is wrong.
+    """
+    if isinstance(x, Tensor) and x.is_floating_point() and x.dim() == (ndim or x.dim()) >= 1 and x.shape[-1] == d_model:
+        return
+    hint = f"token vectors of width d_model={d_model}; token ids go to Transformer, not to a layer"
+    if ndim == 3:
+        hint = f"(batch, seq_len, d_model={d_model}): token vectors, e.g. from the embeddings"
+    check_tensor(name, x, ndim=ndim, min_ndim=1, dtype="float", shape=(d_model,), hint=hint)
+
+
+def _check_mlp_sizes(d_model, d_ff, bias, dropout) -> None:
+    check_int("d_model", d_model, minimum=1)
+    check_int("d_ff", d_ff, minimum=1)
+    check_bool("bias", bias)
+    _check_dropout(dropout)
+
+
+def _check_dropout(dropout) -> None:
+    hint = "a probability in [0, 1): 0.1 drops one value in ten, 0.0 turns dropout off"
+    if check_number("dropout", dropout, minimum=0.0, hint=hint) >= 1.0:
+        fail(f"dropout must be < 1, got {dropout:g}", ValueError, hint)
+
+
+def _check_config(config) -> TransformerConfig:
+    if not isinstance(config, TransformerConfig):
+        fail(f"config must be a TransformerConfig, got {describe(config)}", TypeError,
+             "build one with TransformerConfig(...) or preset('tiny-gpt2'); from transformers use config_from_hf")
+    return config
 
 
 def make_norm(config: TransformerConfig) -> nn.Module:
     """The norm the config asks for: :class:`LayerNorm` or :class:`RMSNorm`."""
+    _check_config(config)
     if config.norm == "rmsnorm":
         return RMSNorm(config.d_model, eps=config.norm_eps)
     return LayerNorm(config.d_model, eps=config.norm_eps, bias=config.bias)
@@ -264,6 +314,7 @@ def make_norm(config: TransformerConfig) -> nn.Module:
 
 def make_mlp(config: TransformerConfig) -> nn.Module:
     """The feed-forward network the config asks for: :class:`FeedForward` or :class:`SwiGLU`."""
+    _check_config(config)
     if config.mlp == "swiglu":
         return SwiGLU(config.d_model, config.d_ff, bias=config.bias, dropout=config.dropout)
     approximate = "tanh" if config.mlp == "gelu_tanh" else "none"
@@ -279,6 +330,8 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
+        _check_config(config)
+        self.d_model = config.d_model
         self.pre_norm = config.norm_position == "pre"
         self.attn = MultiHeadSelfAttention(
             config.d_model, config.n_heads, n_kv_heads=config.n_kv_heads, bias=config.bias, causal=config.causal,
@@ -297,6 +350,7 @@ class TransformerBlock(nn.Module):
         cache: KVCache | None = None,
     ) -> Tensor:
         """``(B, T, d_model) -> (B, T, d_model)``; ``mask``, ``rope``, ``cache`` go to the attention."""
+        _check_stream("x", x, self.d_model, ndim=3)
         if self.pre_norm:
             x = x + self.dropout(self.attn(self.norm1(x), mask=mask, rope=rope, cache=cache))
             return x + self.mlp(self.norm2(x))
@@ -320,7 +374,7 @@ class Transformer(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        self.config = config
+        self.config = _check_config(config)
         d = config.d_model
         self.token_emb = nn.Embedding(config.vocab_size, d)
         self.pos_emb = nn.Embedding(config.max_seq_len, d) if config.positions == "learned" else None
@@ -365,23 +419,17 @@ class Transformer(nn.Module):
             float ``(B, T, d_model)``.
         """
         B, T = self._check_input_ids(input_ids)
+        self._check_caches(caches)
         past_len = 0 if caches is None else caches[0].seq_len
-        if caches is not None and len(caches) != len(self.blocks):
-            raise ValueError(f"caches must hold one KVCache per block ({len(self.blocks)}), got {len(caches)}")
         self._check_length(past_len, T)
+        if attention_mask is not None:
+            self._check_attention_mask(attention_mask, B, past_len, T)
+        if token_type_ids is not None:
+            self._check_token_type_ids(token_type_ids, input_ids)
+        elif self.type_emb is not None:
+            token_type_ids = torch.zeros_like(input_ids)
         positions = torch.arange(past_len, past_len + T, device=input_ids.device)  # (T,)
-        x = self.token_emb(input_ids)  # (B, T, d_model)
-        if self.pos_emb is not None:
-            x = x + self.pos_emb(positions)
-        elif self.config.positions == "sinusoidal":
-            x = x + self.pos_table[positions]
-        if self.type_emb is not None:
-            if token_type_ids is None:
-                token_type_ids = torch.zeros_like(input_ids)
-            x = x + self.type_emb(token_type_ids)
-        if self.emb_norm is not None:
-            x = self.emb_norm(x)
-        x = self.dropout(x)
+        x = self._embed(input_ids, positions, token_type_ids)  # (B, T, d_model)
         rope = self.rope(positions) if self.rope is not None else None  # (T, d_head) each
         mask = None if attention_mask is None else padding_mask(attention_mask)  # (B, 1, 1, T_total)
         for i, block in enumerate(self.blocks):
@@ -390,19 +438,77 @@ class Transformer(nn.Module):
             x = self.final_norm(x)
         return x
 
+    def _embed(self, input_ids: Tensor, positions: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        """Token (+ position, + token type) embeddings, the embedding norm of a post-norm model and dropout.
+
+        ``input_ids`` ``(B, T)``, ``positions`` ``(T,)`` -> ``(B, T, d_model)``; the decoder of
+        :class:`EncoderDecoder` reuses it for the target tokens.
+        """
+        x = self.token_emb(input_ids)  # (B, T, d_model)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(positions)
+        elif self.config.positions == "sinusoidal":
+            x = x + self.pos_table[positions]
+        if self.type_emb is not None and token_type_ids is not None:
+            x = x + self.type_emb(token_type_ids)
+        if self.emb_norm is not None:
+            x = self.emb_norm(x)
+        return self.dropout(x)
+
     def pool(self, hidden: Tensor) -> Tensor:
         """BERT's pooler: ``tanh(W h_0 + b)`` on the first token ([CLS]); ``(B, T, d) -> (B, d)``."""
         if self.pooler is None:
-            raise ValueError("this model has no pooler: build it with pooler=True (BERT's setting)")
+            fail("this model has no pooler", ValueError, "build it with pooler=True (BERT's setting)")
+        check_tensor("hidden", hidden, ndim=3, dtype="float", shape=(self.config.d_model,),
+                     hint="pass the hidden states (batch, seq_len, d_model) that the model returned")
         return torch.tanh(self.pooler(hidden[:, 0]))
 
-    def _check_input_ids(self, input_ids: Tensor) -> tuple[int, int]:
-        if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
-            shape = tuple(input_ids.shape) if isinstance(input_ids, Tensor) else type(input_ids).__name__
-            raise ValueError(f"input_ids must be (batch_size, seq_len), got {shape}; add a batch dim with ids[None]")
-        if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
-            raise TypeError(f"input_ids must be an integer tensor (token ids), got dtype {input_ids.dtype}")
+    def _check_input_ids(self, input_ids: Tensor, name: str = "input_ids") -> tuple[int, int]:
+        """Shape and dtype (metadata), then one min/max against vocab_size; returns ``(B, T)``."""
+        check_tensor(name, input_ids, hint="token ids as returned by a tokenizer, e.g. torch.tensor([ids])")
+        if input_ids.dim() != 2:
+            fail(f"{name} must be (batch_size, seq_len), got {describe(input_ids)}", ValueError,
+                 "add a batch dim with ids[None]" if input_ids.dim() == 1 else "one row of token ids per sequence")
+        if input_ids.is_floating_point() or input_ids.dtype == torch.bool or input_ids.is_complex():
+            fail(f"{name} must be an integer tensor (token ids), got {describe(input_ids)}", TypeError,
+                 "convert it with .long()")
+        check_index_range(name, input_ids, self.config.vocab_size, "vocab_size",
+                          hint="token ids from another tokenizer, or a config whose vocab_size is too small?")
         return input_ids.shape[0], input_ids.shape[1]
+
+    def _check_caches(self, caches) -> None:
+        if caches is None:
+            return
+        if not isinstance(caches, (list, tuple)) or not all(isinstance(c, KVCache) for c in caches):
+            fail(f"caches must be a list of KVCache, got {describe(caches)}", TypeError,
+                 "make it with model.new_cache()")
+        if len(caches) != len(self.blocks):
+            fail(f"caches must hold one KVCache per block ({len(self.blocks)}), got {len(caches)}", ValueError,
+                 "make it with this model's new_cache()")
+
+    def _check_attention_mask(self, attention_mask, batch_size: int, past_len: int, seq_len: int) -> None:
+        check_tensor("attention_mask", attention_mask, ndim=2,
+                     hint="(batch, seq_len) of 1/0 as a tokenizer returns it, 1 = real token")
+        if attention_mask.is_floating_point() or attention_mask.is_complex():
+            fail(f"attention_mask must hold 1/0 or True/False, got {describe(attention_mask)}", TypeError,
+                 "convert it with .long() or .bool()")
+        total = past_len + seq_len
+        if tuple(attention_mask.shape) != (batch_size, total):
+            cached = f" ({past_len} cached + {seq_len} new)" if past_len else ""
+            fail(f"attention_mask must be (batch_size, seq_len) = ({batch_size}, {total}){cached} like input_ids, "
+                 f"got {describe(attention_mask)}", ValueError,
+                 "pass the mask the tokenizer returned with these input_ids; with a cache it covers every token so far")
+
+    def _check_token_type_ids(self, token_type_ids, input_ids: Tensor) -> None:
+        if self.type_emb is None:
+            fail("token_type_ids given to a model without token type embeddings (n_token_types=0)", ValueError,
+                 "drop token_type_ids, or build the config with n_token_types=2 (BERT's segments)")
+        check_tensor("token_type_ids", token_type_ids, dtype="int", hint="segment ids 0/1 as a tokenizer returns them")
+        if tuple(token_type_ids.shape) != tuple(input_ids.shape):
+            fail(f"token_type_ids must have the shape of input_ids {tuple(input_ids.shape)}, "
+                 f"got {describe(token_type_ids)}", ValueError)
+        check_index_range("token_type_ids", token_type_ids, self.config.n_token_types, "n_token_types",
+                          hint="segment ids are 0 (first text) or 1 (second text)")
 
     def _check_length(self, past_len: int, seq_len: int) -> None:
         total = past_len + seq_len
@@ -430,7 +536,7 @@ class TransformerLM(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        self.config = config
+        self.config = _check_config(config)
         self.transformer = Transformer(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.tie_embeddings:
@@ -463,13 +569,14 @@ def generate(
     """Continue ``input_ids`` ``(B, T)`` by up to ``max_new_tokens`` tokens; returns ``(B, T + n)`` int64.
 
     ``temperature == 0`` is greedy decoding (argmax); otherwise tokens are sampled from
-    ``softmax(logits / temperature)``, restricted to the ``top_k`` most likely when given.
+    ``softmax(logits / temperature)``, restricted to the ``top_k`` most likely when given
+    (``top_k`` None or 0: no restriction, as in ``transformers``). A negative temperature is refused.
     With ``use_cache`` the prompt is run once (prefill) and each later step feeds only the
     newest token, reusing the keys and values of the earlier ones (same result, less work).
     A sequence that produced ``eos_token_id`` keeps producing it; generation stops when all have.
     """
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    _check_generate_args(model, input_ids, max_new_tokens, use_cache, temperature, top_k, eos_token_id, generator)
+    top_k = top_k or None  # 0 = off, as in transformers
     total = input_ids.shape[1] + max_new_tokens
     if total > model.config.max_seq_len:
         raise ValueError(
@@ -491,6 +598,29 @@ def generate(
         new_input = next_token[:, None] if use_cache else tokens
         logits = model(new_input, caches=caches)[:, -1]
     return tokens
+
+
+def _check_generate_args(model, input_ids, max_new_tokens, use_cache, temperature, top_k, eos_token_id,
+                         generator) -> None:
+    if not isinstance(model, TransformerLM):
+        fail(f"model must be a TransformerLM, got {describe(model)}", TypeError,
+             "a Transformer has no LM head: wrap its config in TransformerLM, or convert one with lm_from_hf")
+    check_tensor("input_ids", input_ids, hint="token ids as returned by a tokenizer, e.g. torch.tensor([ids])")
+    if input_ids.dim() != 2:
+        fail(f"input_ids must be (batch, seq_len), got {describe(input_ids)}", ValueError,
+             "add a batch dim with ids[None]" if input_ids.dim() == 1 else "one row of token ids per sequence")
+    check_int("max_new_tokens", max_new_tokens, minimum=0)
+    check_bool("use_cache", use_cache)
+    check_number("temperature", temperature, minimum=0.0,
+                 hint="0 is greedy decoding; > 0 samples, 1.0 from the model's own distribution")
+    if top_k is not None:
+        check_int("top_k", top_k, minimum=0, hint="the number of most likely tokens to sample from; None or 0 = all")
+    if eos_token_id is not None:
+        check_int("eos_token_id", eos_token_id, minimum=0, maximum=model.config.vocab_size - 1,
+                  hint="the tokenizer's end-of-sequence id, e.g. tokenizer.eos_token_id")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        fail(f"generator must be a torch.Generator, got {describe(generator)}", TypeError,
+             "make one with torch.Generator().manual_seed(0), or pass None")
 
 
 def _pick_token(logits: Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> Tensor:
@@ -523,7 +653,8 @@ def parameter_breakdown(config: TransformerConfig, lm_head: bool = False) -> dic
 
     Returns a dict of ints whose values sum to ``sum(p.numel() for p in model.parameters())``.
     """
-    c = config
+    c = _check_config(config)
+    check_bool("lm_head", lm_head)
     d, f, L = c.d_model, c.d_ff, c.n_layers
     d_kv = c.n_kv_heads * c.d_head
     norm = d * (2 if (c.norm == "layernorm" and c.bias) else 1)
@@ -591,21 +722,35 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
+        _check_config(config)
+        self.d_model = config.d_model
         self.self_attn = MultiHeadSelfAttention(
-            config.d_model, config.n_heads, n_kv_heads=config.n_kv_heads, bias=config.bias, causal=True
+            config.d_model, config.n_heads, n_kv_heads=config.n_kv_heads, bias=config.bias, causal=True,
+            dropout=config.dropout,
         )
         self.norm1 = make_norm(config)
         self.cross_attn = CrossAttention(config.d_model, config.n_heads, bias=config.bias)
         self.norm2 = make_norm(config)
-        self.mlp = make_mlp(config)
+        self.mlp = make_mlp(config)  # applies config.dropout to its output
         self.norm3 = make_norm(config)
+        self.dropout = nn.Dropout(config.dropout)  # on the two attention branches
 
     def forward(
         self, x: Tensor, memory: Tensor, memory_mask: Tensor | None = None, rope: tuple[Tensor, Tensor] | None = None
     ) -> Tensor:
         """``(B, T, d)`` decoder states, ``(B, S, d)`` encoder output -> ``(B, T, d)``."""
-        x = x + self.self_attn(self.norm1(x), rope=rope)
-        x = x + self.cross_attn(self.norm2(x), memory, memory_mask)
+        _check_stream("x", x, self.d_model, ndim=3)
+        _check_stream("memory", memory, self.d_model, ndim=3)
+        if memory.shape[0] != x.shape[0]:
+            fail(f"memory must have the batch size of x ({x.shape[0]}), got {describe(memory)}", ValueError)
+        if memory_mask is not None:
+            check_tensor("memory_mask", memory_mask, ndim=4, dtype="bool",
+                         hint="padding_mask(src_attention_mask): bool (batch, 1, 1, S)")
+            if memory_mask.shape[-1] != memory.shape[1]:
+                fail(f"memory_mask must cover the S={memory.shape[1]} source tokens, got {describe(memory_mask)}",
+                     ValueError, "build it with padding_mask(src_attention_mask)")
+        x = x + self.dropout(self.self_attn(self.norm1(x), rope=rope))
+        x = x + self.dropout(self.cross_attn(self.norm2(x), memory, memory_mask))
         return x + self.mlp(self.norm3(x))
 
 
@@ -619,24 +764,25 @@ class EncoderDecoder(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        self.config = dataclasses.replace(config, causal=False, norm_position="pre", pooler=False)
-        self.encoder = Transformer(self.config)
+        self.config = dataclasses.replace(_check_config(config), causal=False, norm_position="pre", pooler=False)
+        self.encoder = Transformer(self.config)  # initialised by its own constructor
         self.decoder_blocks = nn.ModuleList(DecoderBlock(self.config) for _ in range(config.n_layers))
         self.decoder_norm = make_norm(self.config)
-        self.apply(_init_weights)
+        self.decoder_blocks.apply(_init_weights)  # the decoder's layers, once; the norms start at weight 1
 
     def forward(self, src_ids: Tensor, tgt_ids: Tensor, src_attention_mask: Tensor | None = None) -> Tensor:
         """Logits ``(B, T, vocab_size)`` for the target tokens ``(B, T)`` given the source ``(B, S)``."""
-        memory = self.encoder(src_ids, attention_mask=src_attention_mask)  # (B, S, d_model)
-        memory_mask = None if src_attention_mask is None else padding_mask(src_attention_mask)  # (B, 1, 1, S)
         enc = self.encoder
-        enc._check_length(0, tgt_ids.shape[1])
-        positions = torch.arange(tgt_ids.shape[1], device=tgt_ids.device)  # (T,)
-        x = enc.token_emb(tgt_ids)  # (B, T, d_model)
-        if enc.pos_emb is not None:
-            x = x + enc.pos_emb(positions)
-        elif self.config.positions == "sinusoidal":
-            x = x + enc.pos_table[positions]
+        batch_size, tgt_len = enc._check_input_ids(tgt_ids, name="tgt_ids")
+        enc._check_input_ids(src_ids, name="src_ids")
+        if src_ids.shape[0] != batch_size:
+            fail(f"src_ids and tgt_ids must have the same batch size, got {describe(src_ids)} and "
+                 f"{describe(tgt_ids)}", ValueError, "one target sequence per source sequence")
+        memory = enc(src_ids, attention_mask=src_attention_mask)  # (B, S, d_model)
+        memory_mask = None if src_attention_mask is None else padding_mask(src_attention_mask)  # (B, 1, 1, S)
+        enc._check_length(0, tgt_len)
+        positions = torch.arange(tgt_len, device=tgt_ids.device)  # (T,)
+        x = enc._embed(tgt_ids, positions)  # (B, T, d_model), the encoder's embedding code
         rope = enc.rope(positions) if enc.rope is not None else None
         for block in self.decoder_blocks:
             x = block(x, memory, memory_mask, rope=rope)

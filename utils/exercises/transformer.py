@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from utils.exercises import ExerciseError, check_close, check_equal, check_shape, check_type
+from utils.exercises import ExerciseError, _require_function, check_close, check_equal, check_shape, check_type
 
 __all__ = ["check_rms_norm", "check_swiglu", "check_encoder_decoder_parameter_count", "check_kv_cache_bytes"]
 
@@ -26,6 +26,7 @@ def _generator(seed: int = 5) -> torch.Generator:
 def check_rms_norm(rms_norm: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
     """Exercise 1: ``rms_norm(x, weight, eps) -> (..., d)``: ``x / sqrt(mean(x^2) + eps) * weight``, last dim."""
     name = "rms_norm"
+    _require_function(name, rms_norm, ("x", "weight", "eps"))
     g = _generator()
     x = torch.randn(2, 3, 8, generator=g) * 3 + 1  # a non-zero mean, so centring would show
     weight = torch.rand(8, generator=g) + 0.5
@@ -55,6 +56,7 @@ def check_swiglu(swiglu: Callable[..., torch.Tensor]) -> None:
     from transformers.models.llama.modeling_llama import LlamaMLP
 
     name = "swiglu"
+    _require_function(name, swiglu, ("x", "w1", "w2", "w3"))
     g = _generator(6)
     d_model, d_ff = 8, 12
     x = torch.randn(2, 5, d_model, generator=g)
@@ -99,6 +101,7 @@ def check_encoder_decoder_parameter_count(count: Callable[..., int]) -> None:
     from utils.transformer import preset
 
     name = "encoder_decoder_parameter_count"
+    _require_function(name, count, ("config",))
     cases = [
         preset("tiny-gpt2"),
         preset("tiny-llama"),
@@ -156,6 +159,7 @@ def check_kv_cache_bytes(kv_cache_bytes: Callable[..., int]) -> None:
     from utils.transformer import preset
 
     name = "kv_cache_bytes"
+    _require_function(name, kv_cache_bytes, ("config", "seq_len", "batch_size", "bytes_per_value"))
     for preset_name, seq_len, batch_size in [("tiny-llama", 20, 3), ("tiny-gpt2", 7, 2)]:
         config = preset(preset_name)
         given = kv_cache_bytes(config, seq_len, batch_size, 4)

@@ -1,4 +1,5 @@
-"""Bad input to chapter 4's modules (bpe, wordpiece, tokenizer, the exercise checkers): a clear error, raised in utils."""
+"""Bad input to chapter 4's modules (tokenizer_common, bpe_training, bpe, wordpiece, tokenizer, the exercise
+checkers): a clear error, raised in utils."""
 
 import importlib
 import inspect
@@ -11,16 +12,18 @@ import pytest
 import torch
 
 import utils.bpe as bpe
+import utils.bpe_training as training
 import utils.exercises as exercises
 import utils.exercises.tokenization as exercises_tokenization
 import utils.tokenizer as tokenizer_module
+import utils.tokenizer_common as common
 import utils.wordpiece as wordpiece
 from bad_inputs import BadInput, assert_clear_error, case_id
 
 EOT = "<|endoftext|>"
 TOY_TEXT = "low low low low low lower lower newest newest newest newest newest newest widest widest widest"
-TOY_COUNTS = bpe.count_pretokens(TOY_TEXT)
-TOY_VOCAB, TOY_MERGES = bpe.train_bpe_from_counts(TOY_COUNTS, 256 + 8 + 1, [EOT])
+TOY_COUNTS = common.count_pretokens(TOY_TEXT)
+TOY_VOCAB, TOY_MERGES = training.train_bpe_from_counts(TOY_COUNTS, 256 + 8 + 1, [EOT])
 BPE = bpe.Tokenizer(TOY_VOCAB, TOY_MERGES, [EOT])
 WORDPIECE_TOKENS = ["[UNK]", "[CLS]", "un", "##aff", "##able", "play", "##ing", "##s"]
 WORDPIECE = wordpiece.WordPieceTokenizer(dict(enumerate(WORDPIECE_TOKENS)), special_tokens=["[CLS]"])
@@ -66,63 +69,65 @@ def _returns_nothing(*_args):
 
 
 CASES = [
-    # utils.bpe: splitting, merging, counting ------------------------------------------------------------
-    BadInput("utils.bpe.split_special_tokens", "bytes instead of text",
-             lambda: bpe.split_special_tokens(b"a<|endoftext|>b", [EOT]), TypeError, "text"),
-    BadInput("utils.bpe.split_special_tokens", "one special token as a str",
-             lambda: bpe.split_special_tokens("a", EOT), TypeError, "special_tokens"),
-    BadInput("utils.bpe.split_special_tokens", "an empty special token",
-             lambda: bpe.split_special_tokens("a", [""]), ValueError, "special_tokens"),
-    BadInput("utils.bpe.split_special_tokens", "a special token twice",
-             lambda: bpe.split_special_tokens("a", [EOT, EOT]), ValueError, "special_tokens"),
-    BadInput("utils.bpe.split_special_tokens", "special tokens as bytes",
-             lambda: bpe.split_special_tokens("a", [b"<s>"]), TypeError, "special_tokens"),
-    BadInput("utils.bpe.merge_pair", "the pair as one bytes string",
-             lambda: bpe.merge_pair([b"a", b"b"], b"ab", b"ab"), TypeError, "pair"),
-    BadInput("utils.bpe.merge_pair", "three symbols in the pair",
-             lambda: bpe.merge_pair([1, 2, 3], (1, 2, 3), 9), TypeError, "pair"),
-    BadInput("utils.bpe.merge_pair", "ids with a pair of bytes",
-             lambda: bpe.merge_pair([97, 98], (b"a", b"b"), b"ab"), ValueError, "pair"),
-    BadInput("utils.bpe.merge_pair", "a set of symbols",
-             lambda: bpe.merge_pair({1, 2}, (1, 2), 3), TypeError, "symbols"),
-    BadInput("utils.bpe.count_pretokens", "a list of texts",
-             lambda: bpe.count_pretokens(["to be", "or not"]), TypeError, "join"),
-    BadInput("utils.bpe.count_pretokens", "the pattern in the place of the special tokens",
-             lambda: bpe.count_pretokens("to be", bpe.GPT2_PATTERN), TypeError, "special_tokens"),
-    BadInput("utils.bpe.count_pretokens", "a pattern that does not compile",
-             lambda: bpe.count_pretokens("to be", pattern="(?P<x"), ValueError, "pattern"),
-    BadInput("utils.bpe.count_pretokens", "a compiled pattern", lambda: bpe.count_pretokens(
-        "to be", pattern=bpe.regex.compile(bpe.GPT2_PATTERN)), TypeError, "pattern"),
-    # utils.bpe: training --------------------------------------------------------------------------------
-    BadInput("utils.bpe.train_bpe_from_counts", "the text instead of its counts",
-             lambda: bpe.train_bpe_from_counts(TOY_TEXT, 300), TypeError, "count_pretokens"),
-    BadInput("utils.bpe.train_bpe_from_counts", "counts of str words",
-             lambda: bpe.train_bpe_from_counts(Counter(TOY_TEXT.split()), 300), TypeError, "word_counts"),
-    BadInput("utils.bpe.train_bpe_from_counts", "a negative count",
-             lambda: bpe.train_bpe_from_counts({b"ab": -1}, 300), ValueError, "word_counts"),
-    BadInput("utils.bpe.train_bpe_from_counts", "vocab_size written as 1e3",
-             lambda: bpe.train_bpe_from_counts(TOY_COUNTS, 1e3), TypeError, "vocab_size"),
-    BadInput("utils.bpe.train_bpe_from_counts", "vocab_size below 256",
-             lambda: bpe.train_bpe_from_counts(TOY_COUNTS, 100), ValueError, "vocab_size"),
-    BadInput("utils.bpe.train_bpe_from_counts", "vocab_size and special tokens swapped",
-             lambda: bpe.train_bpe_from_counts(TOY_COUNTS, [EOT], 300), TypeError, "vocab_size"),
-    BadInput("utils.bpe.train_bpe", "the text instead of its path",
-             lambda: bpe.train_bpe("To be, or not to be:\nthat is the question", 300), ValueError, "count_pretokens"),
-    BadInput("utils.bpe.train_bpe", "a file that does not exist",
-             lambda: bpe.train_bpe("/no/such/shakespeare.txt", 300), FileNotFoundError, "path"),
-    BadInput("utils.bpe.train_bpe", "a folder", lambda: bpe.train_bpe(TEXT_FILE.parent, 300), IsADirectoryError,
+    # utils.tokenizer_common: splitting, merging, counting ---------------------------------------------
+    BadInput("utils.tokenizer_common.split_special_tokens", "bytes instead of text",
+             lambda: common.split_special_tokens(b"a<|endoftext|>b", [EOT]), TypeError, "text"),
+    BadInput("utils.tokenizer_common.split_special_tokens", "one special token as a str",
+             lambda: common.split_special_tokens("a", EOT), TypeError, "special_tokens"),
+    BadInput("utils.tokenizer_common.split_special_tokens", "an empty special token",
+             lambda: common.split_special_tokens("a", [""]), ValueError, "special_tokens"),
+    BadInput("utils.tokenizer_common.split_special_tokens", "a special token twice",
+             lambda: common.split_special_tokens("a", [EOT, EOT]), ValueError, "special_tokens"),
+    BadInput("utils.tokenizer_common.split_special_tokens", "special tokens as bytes",
+             lambda: common.split_special_tokens("a", [b"<s>"]), TypeError, "special_tokens"),
+    BadInput("utils.tokenizer_common.merge_pair", "the pair as one bytes string",
+             lambda: common.merge_pair([b"a", b"b"], b"ab", b"ab"), TypeError, "pair"),
+    BadInput("utils.tokenizer_common.merge_pair", "three symbols in the pair",
+             lambda: common.merge_pair([1, 2, 3], (1, 2, 3), 9), TypeError, "pair"),
+    BadInput("utils.tokenizer_common.merge_pair", "ids with a pair of bytes",
+             lambda: common.merge_pair([97, 98], (b"a", b"b"), b"ab"), ValueError, "pair"),
+    BadInput("utils.tokenizer_common.merge_pair", "a set of symbols",
+             lambda: common.merge_pair({1, 2}, (1, 2), 3), TypeError, "symbols"),
+    BadInput("utils.tokenizer_common.count_pretokens", "a list of texts",
+             lambda: common.count_pretokens(["to be", "or not"]), TypeError, "join"),
+    BadInput("utils.tokenizer_common.count_pretokens", "the pattern in the place of the special tokens",
+             lambda: common.count_pretokens("to be", common.GPT2_PATTERN), TypeError, "special_tokens"),
+    BadInput("utils.tokenizer_common.count_pretokens", "a pattern that does not compile",
+             lambda: common.count_pretokens("to be", pattern="(?P<x"), ValueError, "pattern"),
+    BadInput("utils.tokenizer_common.count_pretokens", "a compiled pattern", lambda: common.count_pretokens(
+        "to be", pattern=common.regex.compile(common.GPT2_PATTERN)), TypeError, "pattern"),
+    # utils.bpe_training: training -------------------------------------------------------------------
+    BadInput("utils.bpe_training.train_bpe_from_counts", "the text instead of its counts",
+             lambda: training.train_bpe_from_counts(TOY_TEXT, 300), TypeError, "count_pretokens"),
+    BadInput("utils.bpe_training.train_bpe_from_counts", "counts of str words",
+             lambda: training.train_bpe_from_counts(Counter(TOY_TEXT.split()), 300), TypeError, "word_counts"),
+    BadInput("utils.bpe_training.train_bpe_from_counts", "a negative count",
+             lambda: training.train_bpe_from_counts({b"ab": -1}, 300), ValueError, "word_counts"),
+    BadInput("utils.bpe_training.train_bpe_from_counts", "vocab_size written as 1e3",
+             lambda: training.train_bpe_from_counts(TOY_COUNTS, 1e3), TypeError, "vocab_size"),
+    BadInput("utils.bpe_training.train_bpe_from_counts", "vocab_size below 256",
+             lambda: training.train_bpe_from_counts(TOY_COUNTS, 100), ValueError, "vocab_size"),
+    BadInput("utils.bpe_training.train_bpe_from_counts", "vocab_size and special tokens swapped",
+             lambda: training.train_bpe_from_counts(TOY_COUNTS, [EOT], 300), TypeError, "vocab_size"),
+    BadInput("utils.bpe_training.train_bpe", "the text instead of its path",
+             lambda: training.train_bpe("To be, or not to be:\nthat is the question", 300), ValueError,
+             "count_pretokens"),
+    BadInput("utils.bpe_training.train_bpe", "a file that does not exist",
+             lambda: training.train_bpe("/no/such/shakespeare.txt", 300), FileNotFoundError, "path"),
+    BadInput("utils.bpe_training.train_bpe", "a folder", lambda: training.train_bpe(TEXT_FILE.parent, 300),
+             IsADirectoryError, "path"),
+    BadInput("utils.bpe_training.train_bpe", "a file that is not UTF-8",
+             lambda: training.train_bpe(_latin1_file(), 300), ValueError, "UTF-8"),
+    BadInput("utils.bpe_training.train_bpe", "vocab_size as text", lambda: training.train_bpe(TEXT_FILE, "1000"),
+             TypeError, "vocab_size"),
+    BadInput("utils.bpe_training.train_bpe", "a number as the path", lambda: training.train_bpe(3, 300), TypeError,
              "path"),
-    BadInput("utils.bpe.train_bpe", "a file that is not UTF-8", lambda: bpe.train_bpe(_latin1_file(), 300),
-             ValueError, "UTF-8"),
-    BadInput("utils.bpe.train_bpe", "vocab_size as text", lambda: bpe.train_bpe(TEXT_FILE, "1000"), TypeError,
-             "vocab_size"),
-    BadInput("utils.bpe.train_bpe", "a number as the path", lambda: bpe.train_bpe(3, 300), TypeError, "path"),
-    BadInput("utils.bpe.merge_counts", "counts and merges swapped",
-             lambda: bpe.merge_counts(TOY_MERGES, TOY_COUNTS), TypeError, "word_counts"),
-    BadInput("utils.bpe.merge_counts", "the vocabulary instead of the merges",
-             lambda: bpe.merge_counts(TOY_COUNTS, TOY_VOCAB), TypeError, "swapped"),
-    BadInput("utils.bpe.merge_counts", "merges written as str",
-             lambda: bpe.merge_counts(TOY_COUNTS, [("s", "t")]), TypeError, "merges"),
+    BadInput("utils.bpe_training.merge_counts", "counts and merges swapped",
+             lambda: training.merge_counts(TOY_MERGES, TOY_COUNTS), TypeError, "word_counts"),
+    BadInput("utils.bpe_training.merge_counts", "the vocabulary instead of the merges",
+             lambda: training.merge_counts(TOY_COUNTS, TOY_VOCAB), TypeError, "swapped"),
+    BadInput("utils.bpe_training.merge_counts", "merges written as str",
+             lambda: training.merge_counts(TOY_COUNTS, [("s", "t")]), TypeError, "merges"),
     # utils.bpe.Tokenizer --------------------------------------------------------------------------------
     BadInput("utils.bpe.Tokenizer", "vocab and merges swapped", lambda: bpe.Tokenizer(TOY_MERGES, TOY_VOCAB),
              TypeError, "vocab"),
@@ -149,7 +154,7 @@ CASES = [
              TypeError, "ids"),
     BadInput("utils.bpe.Tokenizer", "decode given text", lambda: BPE.decode("low"), TypeError, "ids"),
     BadInput("utils.bpe.Tokenizer", "decode an id past the vocabulary", lambda: BPE.decode([BPE.vocab_size]),
-             bpe.UnknownTokenIdError, "unknown token id"),
+             common.UnknownTokenIdError, "unknown token id"),
     BadInput("utils.bpe.Tokenizer", "decode with an error handler bytes.decode lacks",
              lambda: BPE.decode([108], errors="skip"), ValueError, "errors"),
     BadInput("utils.bpe.Tokenizer", "decode_bytes given one id", lambda: BPE.decode_bytes(108), TypeError, "ids"),
@@ -222,7 +227,7 @@ CASES = [
     BadInput("utils.wordpiece.WordPieceTokenizer", "encode given bytes", lambda: WORDPIECE.encode(b"playing"),
              TypeError, "text"),
     BadInput("utils.wordpiece.WordPieceTokenizer", "decode an unknown id (once a bare KeyError)",
-             lambda: WORDPIECE.decode([5, 99]), bpe.UnknownTokenIdError, "unknown token id 99"),
+             lambda: WORDPIECE.decode([5, 99]), common.UnknownTokenIdError, "unknown token id 99"),
     BadInput("utils.wordpiece.WordPieceTokenizer", "decode given a batch",
              lambda: WORDPIECE.decode(np.zeros((2, 2), dtype=np.int64)), ValueError, "ids"),
     BadInput("utils.wordpiece.WordPieceTokenizer", "from_vocab_file given the model's folder",
@@ -264,8 +269,8 @@ CASES = [
 ]
 
 NO_BAD_INPUT = {
-    "utils.bpe.UnknownTokenIdError": "an exception type (raised by both decode methods; cases above)",
-    "utils.bpe.bytes_to_unicode": "no arguments",
+    "utils.tokenizer_common.UnknownTokenIdError": "an exception type (raised by both decode methods; cases above)",
+    "utils.tokenizer_common.bytes_to_unicode": "no arguments",
     "utils.data.load_smollm2_tokenizer": "no arguments; a damaged cache is repaired by fetch (test_registry.py)",
     "utils.data.load_minilm_wordpiece": "no arguments; as load_smollm2_tokenizer",
 }
@@ -282,7 +287,7 @@ DOCUMENTED = {
     "matches, becomes [unk_token] as a whole: BERT's rule, and the reference's ids",
 }
 
-MODULES = (bpe, wordpiece, tokenizer_module, exercises_tokenization)
+MODULES = (common, training, bpe, wordpiece, tokenizer_module, exercises_tokenization)
 
 
 def _public_objects(module):
@@ -333,7 +338,7 @@ def test_documented_answers():
     probe = "Ünïcode 3½ x²\t\n  — 東京 🎭 it's\r\n"
     assert all(bpe.Tokenizer(TOY_VOCAB, TOY_MERGES, pattern=p).decode(
         bpe.Tokenizer(TOY_VOCAB, TOY_MERGES, pattern=p).encode(probe)) == probe
-        for p in (bpe.GPT2_PATTERN, bpe.SMOLLM2_PATTERN))
+        for p in (common.GPT2_PATTERN, common.SMOLLM2_PATTERN))
     assert WORDPIECE.decode(WORDPIECE.encode("Unaffable PLAYS")) == "unaffable plays"
     assert wordpiece.wordpiece_word("playing", set(WORDPIECE_TOKENS), max_input_chars_per_word=3) == ["[UNK]"]
     assert wordpiece.wordpiece_word("unx", set(WORDPIECE_TOKENS)) == ["[UNK]"]
@@ -348,18 +353,19 @@ def test_good_input_of_the_notebook_kinds_is_accepted(tmp_path):
     assert BPE.decode(torch.tensor(ids, dtype=torch.int32)) == text and BPE.decode([]) == ""
     # counts with numpy ints, special tokens as a tuple or a generator, paths as str or Path
     counts = {word: np.int64(n) for word, n in TOY_COUNTS.items()}
-    assert bpe.train_bpe_from_counts(counts, 265, (EOT,)) == (TOY_VOCAB, TOY_MERGES)
-    assert bpe.split_special_tokens("a" + EOT, (t for t in [EOT])) == [("a", False), (EOT, True)]
+    assert training.train_bpe_from_counts(counts, 265, (EOT,)) == (TOY_VOCAB, TOY_MERGES)
+    assert common.split_special_tokens("a" + EOT, (t for t in [EOT])) == [("a", False), (EOT, True)]
     path = tmp_path / "toy.txt"
     path.write_text(TOY_TEXT, encoding="utf-8")
-    assert bpe.train_bpe(str(path), 265, [EOT]) == bpe.train_bpe(path, 265, [EOT]) == (TOY_VOCAB, TOY_MERGES)
+    assert training.train_bpe(str(path), 265, [EOT]) == training.train_bpe(path, 265, [EOT]) == (TOY_VOCAB, TOY_MERGES)
     assert bpe.Tokenizer(TOY_VOCAB, iter(TOY_MERGES), [EOT]).merges == BPE.merges  # merges from a generator
     # a stream: an open text file, a list of chunks, and a str (read character by character) give encode's ids
     with open(path, encoding="utf-8") as f:
         assert list(BPE.encode_iterable(f)) == BPE.encode(TOY_TEXT)
     assert list(BPE.encode_iterable(TOY_TEXT)) == list(BPE.encode_iterable([TOY_TEXT[:7], TOY_TEXT[7:]]))
-    assert bpe.merge_pair([1, 1, 1], (1, 1), 2) == [2, 1] and bpe.merge_pair("aab", ["a", "b"], "ab") == ["a", "ab"]
-    assert bpe.merge_pair((np.int64(7), np.int64(8)), (7, 8), 9) == [9] and bpe.merge_pair([], (1, 2), 3) == []
+    assert common.merge_pair([1, 1, 1], (1, 1), 2) == [2, 1]
+    assert common.merge_pair("aab", ["a", "b"], "ab") == ["a", "ab"]
+    assert common.merge_pair((np.int64(7), np.int64(8)), (7, 8), 9) == [9] and common.merge_pair([], (1, 2), 3) == []
     # wordpiece_word's tokens as a set, a dict token -> id, a list; folders and files of the right kinds
     for tokens in (set(WORDPIECE_TOKENS), {t: i for i, t in enumerate(WORDPIECE_TOKENS)}, WORDPIECE_TOKENS):
         assert wordpiece.wordpiece_word("unaffable", tokens) == ["un", "##aff", "##able"]

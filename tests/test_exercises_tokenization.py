@@ -6,7 +6,8 @@ import pytest
 
 from utils.exercises import ExerciseError
 from utils.exercises import tokenization as ex
-from utils.bpe import count_pretokens, train_bpe_from_counts
+from utils.bpe_training import train_bpe_from_counts
+from utils.tokenizer_common import count_pretokens
 
 # ---------------------------------------------------------------- solutions
 

@@ -1,5 +1,5 @@
-"""utils.bpe and utils.wordpiece: the BPE trainer against the chapter's definition, the merge routine and the
-special-token splitter, round trips, streaming, saved files, errors, and id-for-id equality with the real
+"""utils.bpe_training, utils.bpe, utils.tokenizer_common and utils.wordpiece: the BPE trainer against the
+chapter's definition, the merge routine and the special-token splitter, round trips, streaming, saved files, errors, and id-for-id equality with the real
 tokenizers of SmolLM2 (byte-level BPE, with both of its pre-tokenizers) and MiniLM (WordPiece).
 
 The comparisons with the reference tokenizers use a fixed, seeded sample of 2,000 sentences of each corpus to
@@ -19,19 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from utils import data
-from utils.bpe import (
+from utils.bpe import Tokenizer, bytes_per_token
+from utils.bpe_training import merge_counts, train_bpe, train_bpe_from_counts
+from utils.tokenizer_common import (
     GPT2_PATTERN,
     SMOLLM2_PATTERN,
-    Tokenizer,
     UnknownTokenIdError,
-    bytes_per_token,
     bytes_to_unicode,
     count_pretokens,
-    merge_counts,
     merge_pair,
     split_special_tokens,
-    train_bpe,
-    train_bpe_from_counts,
 )
 from utils.wordpiece import (
     WordPieceTokenizer,
@@ -491,14 +488,19 @@ def test_unknown_id_same_error_in_both_tokenizers(minilm, small_tokenizer):
     assert isinstance(info.value, ValueError) and (info.value.token_id, info.value.vocab_size) == (-1, 512)
 
 
-def test_utils_tokenizer_gathers_both_modules():
-    """Later chapters import the tokenizers from utils.tokenizer: the same objects as in utils.bpe and utils.wordpiece."""
+def test_utils_tokenizer_gathers_the_tokenizer_modules():
+    """Later chapters import the tokenizers from utils.tokenizer: the same objects as in the modules that define
+    them, and every public name of those modules."""
     import utils.bpe
+    import utils.bpe_training
     import utils.tokenizer
+    import utils.tokenizer_common
     import utils.wordpiece
 
+    homes = (utils.tokenizer_common, utils.bpe_training, utils.bpe, utils.wordpiece)
+    assert sorted(utils.tokenizer.__all__) == sorted(name for home in homes for name in home.__all__)
     for name in utils.tokenizer.__all__:
-        home = utils.bpe if name in utils.bpe.__all__ else utils.wordpiece
+        (home,) = [home for home in homes if name in home.__all__]
         assert getattr(utils.tokenizer, name) is getattr(home, name), name
 
 

@@ -1,14 +1,14 @@
-"""Byte-level BPE built from scratch: the trainer, the encoder and its files (chapter 4).
+"""Byte-level BPE encoding built from scratch (chapter 4): the ``Tokenizer`` class, its files, ``bytes_per_token``.
 
-``train_bpe(path, vocab_size, special_tokens)`` learns ``vocab: dict[int, bytes]`` (id -> token) and
-``merges: list[tuple[bytes, bytes]]`` from a UTF-8 text file; ``Tokenizer(vocab, merges, special_tokens)``
-encodes text into ids with them. Text is first cut at special tokens (``split_special_tokens``, longest first),
-then split into pre-tokens by a regular expression (``GPT2_PATTERN`` by default), and each pre-token's UTF-8
-bytes are merged pair by pair in the order the merges were learned (``merge_pair`` is the one routine that
-replaces a pair, in training and in encoding). ``Tokenizer.from_huggingface`` builds the same class from a Hugging
-Face byte-level BPE tokenizer (SmolLM2's, for example), so that our encoder can be checked id for id against the
-reference; ``Tokenizer.save`` and ``Tokenizer.load`` write and read ``vocab.json`` + ``merges.txt`` (GPT-2's file
-format, readable by Hugging Face ``tokenizers``) and ``tokenizer_config.json`` (special tokens, pattern).
+``Tokenizer(vocab, merges, special_tokens)`` encodes text into ids with what ``utils.bpe_training.train_bpe``
+learns. Text is first cut at special tokens (``split_special_tokens``, longest first), then split into pre-tokens
+by a regular expression (``GPT2_PATTERN`` by default), and each pre-token's UTF-8 bytes are merged pair by pair in
+the order the merges were learned, with the merge routine training uses (all three in ``utils.tokenizer_common``).
+``Tokenizer.from_huggingface`` builds the same class from a Hugging Face byte-level BPE tokenizer (SmolLM2's, for
+example), so that our encoder can be checked id for id against the reference; ``Tokenizer.save`` and
+``Tokenizer.load`` write and read ``vocab.json`` + ``merges.txt`` (GPT-2's file format, readable by Hugging Face
+``tokenizers``) and ``tokenizer_config.json`` (special tokens, pattern). ``bytes_per_token`` measures the
+compression of any tokenizer's ``encode``.
 
 Conventions shared with ``utils.wordpiece``: ``vocab`` is id -> token and ``vocab_size`` its length; special
 tokens are cut out of the raw text by ``split_special_tokens``; ``decode`` raises ``UnknownTokenIdError`` (a
@@ -18,45 +18,31 @@ tokens are cut out of the raw text by ``split_special_tokens``; ``decode`` raise
 
 from __future__ import annotations
 
-import functools
-import heapq
 import json
-import numbers
 import os
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-import regex
+from utils.checks import check_callable, check_choice, describe, fail
+from utils.tokenizer_common import (
+    GPT2_PATTERN,
+    SMOLLM2_PATTERN,
+    _check_merges,
+    _check_path,
+    _check_special_tokens,
+    _check_text,
+    _check_token_id_map,
+    _compile_pattern,
+    _huggingface_spec,
+    _lookup,
+    _merge_pair,
+    _read_utf8,
+    _special_regex,
+    _special_spans,
+    bytes_to_unicode,
+)
 
-from utils.checks import check_callable, check_choice, check_int, check_tensor, describe, fail
-
-__all__ = [
-    "GPT2_PATTERN",
-    "SMOLLM2_PATTERN",
-    "UnknownTokenIdError",
-    "bytes_to_unicode",
-    "split_special_tokens",
-    "merge_pair",
-    "count_pretokens",
-    "train_bpe",
-    "train_bpe_from_counts",
-    "merge_counts",
-    "Tokenizer",
-    "bytes_per_token",
-]
-
-#: GPT-2's pre-tokenizer: English contractions, runs of letters or of numeric characters (each with at most one
-#: leading space), runs of other symbols, and whitespace (a run of spaces leaves its last space to the next word).
-#: ``\p{L}`` is any letter and ``\p{N}`` any numeric character (Unicode categories Nd, Nl, No: "7", "٣", "½", "²").
-#: Hugging Face's ``ByteLevel(use_regex=True)`` pre-tokenizer uses this same expression.
-GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-
-#: SmolLM2's own pre-tokenizer (``smollm`` in its GGUF file; ``Digits(individual_digits=True)`` then
-#: ``ByteLevel`` in Hugging Face): every numeric character (``\p{N}``: digits of any script, "½", "²", ...) is a
-#: pre-token of its own, the rest is split with GPT-2's pattern. Written as one expression: a run of whitespace
-#: before a numeric character is kept whole, since the digit split ends the piece there.
-SMOLLM2_PATTERN = r"""\p{N}|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?[^\s\p{L}\p{N}]+|\s+(?![^\s\p{N}])|\s+"""
+__all__ = ["Tokenizer", "bytes_per_token"]
 
 # encode_iterable holds back the last characters of its buffer: a pre-token that ends this far before the
 # end of the buffer cannot change when more text arrives (the longest fixed alternative of GPT-2-style
@@ -66,506 +52,12 @@ _NO_RANK = float("inf")  # the rank of a pair that no merge joins
 _DECODE_ERRORS = ("replace", "strict", "ignore", "backslashreplace", "surrogateescape")  # bytes.decode's handlers
 
 
-class UnknownTokenIdError(ValueError):
-    """Raised by ``decode`` of both tokenizers (BPE and WordPiece) for an id outside the vocabulary.
-
-    The message names the id and the vocabulary size.
-    """
-
-    def __init__(self, token_id: int, vocab_size: int):
-        super().__init__(
-            f"unknown token id {token_id}: the vocabulary has {vocab_size:,} tokens (ids 0 to {vocab_size - 1}); "
-            "were these ids made by another tokenizer?"
-        )
-        self.token_id, self.vocab_size = token_id, vocab_size
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Checks of the arguments (shared with utils.wordpiece): metadata only, or one pass over what is built anyway
-# ----------------------------------------------------------------------------------------------------------
-def _check_text(name: str, value, hint: str = "") -> str:
-    """``value`` if it is a ``str``; bytes and lists of texts get the fix in the message."""
-    if not isinstance(value, str):
-        if not hint and isinstance(value, (bytes, bytearray)):
-            hint = "decode the bytes first: value.decode('utf-8')"
-        elif not hint and isinstance(value, (list, tuple)):
-            hint = "one text at a time, e.g. [f(text) for text in texts]"
-        fail(f"{name} must be a str, got {describe(value)}", TypeError, hint)
-    return value
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(pattern: str) -> regex.Pattern:
-    return regex.compile(pattern)
-
-
-def _compile_pattern(pattern) -> regex.Pattern:
-    """The pre-tokenizer ``pattern`` compiled (once per pattern), or a message naming it."""
-    _check_text("pattern", pattern, "a regular expression such as GPT2_PATTERN")
-    try:
-        return _compiled(pattern)
-    except regex.error as err:
-        fail(f"pattern is not a valid regular expression ({err}): {pattern[:60]!r}", ValueError,
-             "regex syntax, where \\p{L} is a letter and \\p{N} a numeric character; see GPT2_PATTERN")
-
-
-def _check_word_counts(word_counts) -> None:
-    """Raise unless ``word_counts`` maps pre-tokens (bytes) to counts (ints >= 0), as ``count_pretokens`` gives."""
-    if not isinstance(word_counts, Mapping):
-        hint = ("count the pre-tokens of the text first: count_pretokens(text)" if isinstance(word_counts, str)
-                else "a dict pre-token (bytes) -> count, e.g. count_pretokens(text); are two arguments swapped?")
-        fail(f"word_counts must be a dict of pre-token counts, got {describe(word_counts)}", TypeError, hint)
-    for word, n in word_counts.items():
-        if not isinstance(word, bytes):
-            fail(f"word_counts must map bytes to counts, got the key {describe(word)}", TypeError,
-                 "count_pretokens gives bytes keys; encode yours: {w.encode('utf-8'): n for w, n in counts.items()}")
-        if type(n) is not int or n < 0:
-            check_int(f"word_counts[{word!r}]", n, minimum=0)
-
-
-def _check_merges(merges) -> list:
-    """``merges`` as a list if it holds ``(left, right)`` byte-string pairs in rank order."""
-    if isinstance(merges, (str, bytes, Mapping)) or not isinstance(merges, Iterable):
-        fail(f"merges must be a list of (left, right) byte pairs, got {describe(merges)}", TypeError,
-             "a dict looks like a vocabulary: are vocab and merges swapped?" if isinstance(merges, Mapping) else "")
-    merges = list(merges)
-    for rank, merge in enumerate(merges):
-        if not (isinstance(merge, (tuple, list)) and len(merge) == 2
-                and all(isinstance(part, (bytes, bytearray)) for part in merge)):
-            fail(f"merges must hold (left, right) pairs of bytes, got merges[{rank}] = {describe(merge)}", TypeError,
-                 "as train_bpe returns them, e.g. (b' t', b'he')")
-    return merges
-
-
-def _check_path(name: str, path, text_hint: str = "pass the file's path") -> Path:
-    """``path`` as a ``Path`` if it is a str or a path object; ``text_hint`` for a str that is a text, not a path."""
-    if not isinstance(path, (str, os.PathLike)):
-        fail(f"{name} must be a path (str or pathlib.Path), got {describe(path)}", TypeError)
-    if isinstance(path, str) and ("\n" in path or len(path) > 1024):
-        fail(f"{name} must be a path, got a str of {len(path):,} characters that looks like the text itself",
-             ValueError, text_hint)
-    return Path(path)
-
-
-def _read_utf8(name: str, path: Path) -> str:
-    """The text of the UTF-8 file ``path``, or a message that names ``name`` and the fix."""
-    if path.is_dir():
-        fail(f"{name} must be a file, got the folder {path}", IsADirectoryError, "name a file inside it")
-    if not path.is_file():
-        fail(f"{name} {path} does not exist", FileNotFoundError, "check the path, e.g. with path.exists()")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        fail(f"{name} {path} is not UTF-8 text: bytes {err.object[err.start:err.end]!r} at byte offset {err.start}",
-             ValueError, "convert the file to UTF-8 first")
-
-
 def _read_json(path: Path):
     """The JSON value in the file ``path``, or a message that names the file."""
     try:
         return json.loads(_read_utf8("the file", path))
     except json.JSONDecodeError as err:
         fail(f"{path} is not valid JSON ({err})", ValueError, "was it written by Tokenizer.save? write it again")
-
-
-def _huggingface_spec(tokenizer, wanted: str, other: str) -> dict:
-    """The backend JSON of a Hugging Face tokenizer whose model is ``wanted`` (``'BPE'`` or ``'WordPiece'``)."""
-    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
-    if not callable(getattr(backend, "to_str", None)):
-        fail(f"tokenizer must be a Hugging Face fast tokenizer or a tokenizers.Tokenizer, got {describe(tokenizer)}",
-             TypeError, "load it with transformers.AutoTokenizer.from_pretrained(folder) (use_fast=True)")
-    spec = json.loads(backend.to_str())
-    kind = spec["model"].get("type")
-    if kind != wanted:
-        fail(f"tokenizer must have a {wanted} model, got {kind!r}", ValueError,
-             f"{other}.from_huggingface builds a {kind} tokenizer" if kind in ("BPE", "WordPiece") else "")
-    return spec
-
-
-def _check_token_id_map(vocab, value_type: type | tuple[type, ...], loader: str) -> None:
-    """Raise unless ``vocab`` is a dict id (int) -> token (``value_type``), the meaning both tokenizers share."""
-    kind = (value_type if isinstance(value_type, type) else value_type[0]).__name__
-    if not isinstance(vocab, Mapping):
-        fail(f"vocab must be a dict id -> token ({kind}), got {describe(vocab)}", TypeError,
-             "from a list of tokens in id order: dict(enumerate(tokens))")
-    for i, tok in vocab.items():
-        if type(i) is not int or not isinstance(tok, value_type):
-            if isinstance(i, str) and isinstance(tok, int):
-                fail(f"vocab must map id -> token, got the token -> id entry {i!r}: {tok!r}", TypeError,
-                     f"invert it with {{i: t for t, i in vocab.items()}}, or read the files with {loader}")
-            check_int("vocab's keys (token ids)", i, minimum=0)
-            if not isinstance(tok, value_type):
-                fail(f"vocab must map id -> token ({kind}), got {describe(tok)} for id {i!r}", TypeError,
-                     "encode the tokens, e.g. token.encode('utf-8')" if kind == "bytes" else "")
-
-
-def _token_ids(ids) -> Iterable[int]:
-    """``ids`` (a list, a 1-D int tensor or array) as an iterable of Python ints to look up, else a message."""
-    if isinstance(ids, (str, bytes)):
-        fail(f"ids must be a list of int token ids, got {describe(ids)}", TypeError,
-             "to turn text into ids, call encode(text)")
-    if hasattr(ids, "ndim") and hasattr(ids, "tolist"):  # a tensor or an array
-        if ids.ndim != 1:
-            fail(f"ids must be one sequence (1-D), got {describe(ids)}", ValueError,
-                 "decode each row: [tokenizer.decode(row) for row in ids]" if ids.ndim == 2 else
-                 "a single id is decode([i])")
-        if type(ids).__module__.startswith("torch"):
-            check_tensor("ids", ids, dtype="int")
-        elif ids.dtype.kind not in "iu":
-            fail(f"ids must be integers, got {describe(ids)}", TypeError, "convert them with .astype(int)")
-        return ids.tolist()
-    if not isinstance(ids, Iterable):
-        fail(f"ids must be a list of int token ids, got {describe(ids)}", TypeError, "a single id is decode([i])")
-    return ids
-
-
-def _lookup(vocab: dict, ids) -> list:
-    """The tokens of ``ids`` in ``vocab``; ``UnknownTokenIdError`` for an id outside it (an int id, never rounded)."""
-    tokens = []
-    for position, i in enumerate(_token_ids(ids)):
-        if type(i) is not int:
-            i = check_int(f"ids[{position}]", i, hint="token ids are ints: round or convert them with int(...)")
-        tok = vocab.get(i)
-        if tok is None:
-            raise UnknownTokenIdError(i, len(vocab))
-        tokens.append(tok)
-    return tokens
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Byte <-> printable-character table (GPT-2)
-# ----------------------------------------------------------------------------------------------------------
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's table mapping each of the 256 byte values to a printable Unicode character.
-
-    Printable Latin-1 bytes map to themselves; the other 68 (controls, space, ...) map to U+0100 onwards, so
-    that the space byte 0x20 becomes ``"Ġ"`` and the newline 0x0A becomes ``"Ċ"``. Hugging Face stores
-    byte-level vocabularies and merges written with these characters.
-
-    Returns:
-        dict of 256 entries, byte value (int) -> one-character str.
-    """
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    table = {b: chr(b) for b in printable}
-    n = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + n)
-            n += 1
-    return table
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Special tokens and the one merge routine
-# ----------------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=64)
-def _special_regex(special_tokens: tuple[str, ...]) -> regex.Pattern | None:
-    """An alternation of the special tokens, longest first, so that overlapping ones match the longest."""
-    if not special_tokens:
-        return None
-    ordered = sorted(set(special_tokens), key=lambda s: (-len(s), s))
-    return regex.compile("|".join(regex.escape(s) for s in ordered))
-
-
-def _check_special_tokens(special_tokens: Sequence[str] | None) -> list[str]:
-    """``special_tokens`` as a list of distinct non-empty strings (``None`` is no special token)."""
-    if special_tokens is None:
-        return []
-    if isinstance(special_tokens, str):
-        if len(special_tokens) > 30:  # a pattern or a text in the place of the special tokens
-            fail(f"special_tokens must be a list of str, got a str of {len(special_tokens)} characters "
-                 f"{describe(special_tokens)}", TypeError, "is it the pattern? pass it by name: pattern=...")
-        fail(f"special_tokens must be a list of str, got the str {special_tokens!r}", TypeError,
-             f"write [{special_tokens!r}]")
-    if isinstance(special_tokens, (bytes, Mapping)) or not isinstance(special_tokens, Iterable):
-        fail(f"special_tokens must be a list of str, got {describe(special_tokens)}", TypeError,
-             "e.g. ['<|endoftext|>']; is an argument in the wrong place?")
-    tokens = list(special_tokens)
-    for tok in tokens:
-        if not isinstance(tok, str):
-            fail(f"special_tokens must be a list of str, got the item {describe(tok)}", TypeError,
-                 "write each special token as text, e.g. '<|endoftext|>'")
-        if not tok:
-            fail("special_tokens must not contain the empty str", ValueError, "leave it out")
-    if len(set(tokens)) != len(tokens):
-        fail(f"special_tokens must not repeat a token, got {tokens}", ValueError, "list each one once")
-    return tokens
-
-
-def _special_spans(text: str, special_re: regex.Pattern | None) -> Iterator[tuple[int, int, bool]]:
-    """``(start, end, is_special)`` of the special tokens of ``text`` and of the non-empty text between them."""
-    pos = 0
-    if special_re is not None:
-        for m in special_re.finditer(text):
-            if m.start() > pos:
-                yield pos, m.start(), False
-            yield m.start(), m.end(), True
-            pos = m.end()
-    if pos < len(text):
-        yield pos, len(text), False
-
-
-def split_special_tokens(text: str, special_tokens: Sequence[str] | None) -> list[tuple[str, bool]]:
-    """Cut ``text`` at its special tokens, matched left to right, the longest first where two overlap.
-
-    The one splitter of this module: BPE training and encoding and WordPiece all cut the raw text with it.
-
-    Returns:
-        ``(piece, is_special)`` in text order; the pieces concatenate to ``text`` and none is empty.
-    """
-    _check_text("text", text)
-    spans = _special_spans(text, _special_regex(tuple(_check_special_tokens(special_tokens))))
-    return [(text[start:end], is_special) for start, end, is_special in spans]
-
-
-def merge_pair(symbols: Sequence, pair: tuple, merged) -> list:
-    """Replace every occurrence of ``pair`` in ``symbols`` by ``merged``, scanning left to right.
-
-    An occurrence that overlaps one just replaced is skipped: ``[7, 7, 7]`` with the pair ``(7, 7)`` becomes
-    ``[merged, 7]``. The one merge routine of this module (training, ``merge_counts`` and encoding use it);
-    symbols may be ids (training) or byte strings (encoding).
-
-    Returns:
-        a new list, shorter by the number of occurrences replaced.
-    """
-    if isinstance(symbols, (Mapping, set, frozenset)) or not isinstance(symbols, Sequence):
-        fail(f"symbols must be a list (ids or byte strings in order), got {describe(symbols)}", TypeError,
-             "convert it with list(...)")
-    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-        fail(f"pair must be a tuple of two symbols, got {describe(pair)}", TypeError,
-             "write it as (left, right), e.g. (b'a', b'b'); a bytes b'ab' unpacks to two ints")
-    if symbols and any(_kind(part) != _kind(symbols[0]) for part in pair):
-        fail(f"pair must hold the same kind of symbol as symbols: pair {describe(pair)}, symbols[0] "
-             f"{describe(symbols[0])}", ValueError, "ids and byte strings never compare equal: use one kind")
-    return _merge_pair(symbols, pair, merged)
-
-
-def _kind(symbol) -> str:
-    """``'bytes'``, ``'int'``, ``'str'`` or the type's name: the kinds of symbol that can compare equal."""
-    if isinstance(symbol, (bytes, bytearray)):
-        return "bytes"
-    if isinstance(symbol, numbers.Integral):
-        return "int"
-    return type(symbol).__name__
-
-
-def _merge_pair(symbols: Sequence, pair: tuple, merged) -> list:
-    """``merge_pair`` without the checks, for the loops of training and encoding."""
-    left, right = pair
-    out, i, n = [], 0, len(symbols)
-    while i < n:
-        if i + 1 < n and symbols[i] == left and symbols[i + 1] == right:
-            out.append(merged)
-            i += 2
-        else:
-            out.append(symbols[i])
-            i += 1
-    return out
-
-
-def _pair_changes(before: Sequence, after: Sequence) -> dict[tuple, int]:
-    """How the count of each adjacent pair changes from ``before`` to ``after`` (pairs of both; zeros included)."""
-    change: dict[tuple, int] = {}
-    for pair in zip(before, before[1:]):
-        change[pair] = change.get(pair, 0) - 1
-    for pair in zip(after, after[1:]):
-        change[pair] = change.get(pair, 0) + 1
-    return change
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Training
-# ----------------------------------------------------------------------------------------------------------
-def count_pretokens(
-    text: str, special_tokens: Sequence[str] | None = None, pattern: str = GPT2_PATTERN
-) -> Counter[bytes]:
-    """Count the pre-tokens of ``text``, as UTF-8 bytes.
-
-    The text is cut at the special tokens first (they are removed: no merge may cross or include them), then
-    each piece is split with the regular expression ``pattern``.
-
-    Returns:
-        Counter mapping each distinct pre-token (bytes) to its number of occurrences.
-    """
-    _check_text("text", text, "" if not isinstance(text, (list, tuple)) else
-                "join the texts first, e.g. '\\n'.join(texts), or add up the Counters of each text")
-    compiled = _compile_pattern(pattern)
-    counts: Counter[str] = Counter()
-    for piece, is_special in split_special_tokens(text, special_tokens):
-        if not is_special:
-            counts.update(compiled.findall(piece))
-    return Counter({word.encode("utf-8"): n for word, n in counts.items()})
-
-
-class _Descending:
-    """Wraps a pair of byte strings so that a min-heap pops the lexicographically GREATEST pair first."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: tuple[bytes, bytes]):
-        self.key = key
-
-    def __lt__(self, other: _Descending) -> bool:
-        return self.key > other.key
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Descending) and self.key == other.key
-
-
-def _check_vocab_size(vocab_size, specials: list[str]) -> None:
-    check_int("vocab_size", vocab_size, hint="the number of tokens, e.g. 1000")
-    if vocab_size < 256 + len(specials):
-        fail(f"vocab_size must be at least 256 (one id per byte) + {len(specials)} special tokens "
-             f"= {256 + len(specials)}, got {vocab_size}", ValueError, "the merges come on top of the 256 bytes")
-
-
-def train_bpe_from_counts(
-    word_counts: dict[bytes, int], vocab_size: int, special_tokens: Sequence[str] | None = None
-) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    """Learn byte-level BPE merges from pre-token counts (see ``train_bpe``).
-
-    Args:
-        word_counts: pre-token (bytes) -> count, e.g. from ``count_pretokens``.
-        vocab_size: size of the final vocabulary: 256 bytes + the merges + the special tokens.
-        special_tokens: strings given the last ids; never merged.
-
-    Returns:
-        (vocab, merges) as described in ``train_bpe``.
-    """
-    _check_word_counts(word_counts)
-    check_int("vocab_size", vocab_size, hint="the number of tokens, e.g. 1000")  # before a swapped special_tokens
-    specials = _check_special_tokens(special_tokens)
-    _check_vocab_size(vocab_size, specials)
-    vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}
-    merges: list[tuple[bytes, bytes]] = []
-    n_merges = vocab_size - 256 - len(specials)
-
-    # Each distinct pre-token is a list of token ids with a count.
-    words = [list(w) for w in word_counts]
-    freqs = [int(n) for n in word_counts.values()]
-    pair_counts: Counter[tuple[int, int]] = Counter()
-    where: dict[tuple[int, int], set[int]] = {}  # pair -> indices of the words that contain (or once contained) it
-    for wi, (word, freq) in enumerate(zip(words, freqs)):
-        for pair in zip(word, word[1:]):
-            pair_counts[pair] += freq
-            where.setdefault(pair, set()).add(wi)
-
-    # Max-heap on (count, pair bytes). Lazy updates: an entry's count is never below the pair's current count
-    # (a pair whose count grows is pushed again); a popped entry whose count is too high is pushed back with
-    # the current count, so the first entry popped with a current count is the true maximum.
-    heap = [(-c, _Descending((vocab[p[0]], vocab[p[1]])), p) for p, c in pair_counts.items()]
-    heapq.heapify(heap)
-
-    while len(merges) < n_merges and heap:
-        neg_count, key, pair = heapq.heappop(heap)
-        current = pair_counts.get(pair, 0)
-        if current != -neg_count:
-            if current > 0:
-                heapq.heappush(heap, (-current, key, pair))
-            continue
-        new_id = len(vocab)
-        vocab[new_id] = vocab[pair[0]] + vocab[pair[1]]
-        merges.append((vocab[pair[0]], vocab[pair[1]]))
-
-        grown: set[tuple[int, int]] = set()
-        for wi in where.pop(pair, ()):  # only the words that contain the pair change
-            merged = _merge_pair(words[wi], pair, new_id)
-            for p, delta in _pair_changes(words[wi], merged).items():
-                if delta:
-                    pair_counts[p] += delta * freqs[wi]
-                if delta > 0:
-                    where.setdefault(p, set()).add(wi)
-                    grown.add(p)
-            words[wi] = merged
-        del pair_counts[pair]
-        for p in grown:
-            if pair_counts[p] > 0:
-                heapq.heappush(heap, (-pair_counts[p], _Descending((vocab[p[0]], vocab[p[1]])), p))
-
-    for tok in specials:
-        vocab[len(vocab)] = tok.encode("utf-8")
-    return vocab, merges
-
-
-def train_bpe(
-    path: str | Path,
-    vocab_size: int,
-    special_tokens: Sequence[str] | None = None,
-    pattern: str = GPT2_PATTERN,
-) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
-    """Train a byte-level BPE tokenizer on a UTF-8 text file.
-
-    Algorithm: count the pre-tokens of the text (``count_pretokens``); start from the 256 single bytes; then
-    repeatedly merge the most frequent adjacent pair of tokens inside the pre-tokens, updating the pair counts
-    incrementally (only the words that contain the merged pair are revisited).
-
-    Tie-breaking (deterministic): among pairs with the same count, the lexicographically greatest pair of byte
-    strings ``(left, right)`` is merged first (Python's ordering of ``tuple[bytes, bytes]``). The result does
-    not depend on dictionary or file order, only on the text.
-
-    Args:
-        path: a UTF-8 text file.
-        vocab_size: final vocabulary size, counting the 256 bytes and the special tokens.
-        special_tokens: strings that split the text and are never merged; they get the last ids.
-        pattern: the pre-tokenizer regular expression (``regex`` syntax, ``\\p{L}`` classes allowed).
-
-    Returns:
-        vocab: dict id -> bytes; ids 0-255 are the single bytes, then one id per merge in order, then the
-            special tokens (UTF-8 encoded).
-        merges: list of (left, right) byte strings, in the order they were learned (= their rank).
-    """
-    path = _check_path("path", path, "to train on a text in memory: train_bpe_from_counts(count_pretokens(text, "
-                       "special_tokens), vocab_size, special_tokens)")
-    check_int("vocab_size", vocab_size, hint="the number of tokens, e.g. 1000")
-    _check_vocab_size(vocab_size, _check_special_tokens(special_tokens))  # before reading a large file
-    _compile_pattern(pattern)
-    text = _read_utf8("path", path)
-    return train_bpe_from_counts(count_pretokens(text, special_tokens, pattern), vocab_size, special_tokens)
-
-
-def merge_counts(word_counts: dict[bytes, int], merges: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int]]:
-    """Replay ``merges`` on pre-token counts and report, step by step, how frequent each merged pair was.
-
-    Each pre-token starts as its single bytes; merge ``i`` joins every left-to-right occurrence of its pair,
-    as in training and encoding. A merge list is a greedy BPE training result (for some way of breaking ties)
-    exactly when the two numbers are equal at every step; two such lists with the same counts at every rank
-    differ only in how they order pairs of equal count.
-
-    Args:
-        word_counts: pre-token (bytes) -> count, e.g. from ``count_pretokens``.
-        merges: (left, right) byte strings in rank order, e.g. from ``train_bpe`` or ``Tokenizer.merges``.
-
-    Returns:
-        One ``(count of the merged pair, largest count of any pair)`` per merge, just before that merge.
-    """
-    _check_word_counts(word_counts)
-    merges = _check_merges(merges)
-    words = [[bytes([b]) for b in w] for w in word_counts]
-    freqs = [int(n) for n in word_counts.values()]
-    pair_counts: Counter[tuple[bytes, bytes]] = Counter()
-    where: dict[tuple[bytes, bytes], set[int]] = {}  # pair -> words that contain (or once contained) it
-    for wi, (word, freq) in enumerate(zip(words, freqs)):
-        for pair in zip(word, word[1:]):
-            pair_counts[pair] += freq
-            where.setdefault(pair, set()).add(wi)
-    steps = []
-    for left, right in merges:
-        pair = (left, right)
-        steps.append((pair_counts.get(pair, 0), max(pair_counts.values(), default=0)))
-        for wi in where.pop(pair, ()):
-            merged = _merge_pair(words[wi], pair, left + right)
-            for p, delta in _pair_changes(words[wi], merged).items():
-                if delta:
-                    pair_counts[p] += delta * freqs[wi]
-                if delta > 0:
-                    where.setdefault(p, set()).add(wi)
-            words[wi] = merged
-        pair_counts.pop(pair, None)
-    return steps
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The tokenizers of chapter 4, importable from one place: byte-level BPE (``utils.bpe``) and WordPiece
-(``utils.wordpiece``).
+"""The tokenizers of chapter 4, importable from one place: byte-level BPE (``utils.bpe_training`` learns it,
+``utils.bpe`` encodes with it, on the pieces of ``utils.tokenizer_common``) and WordPiece (``utils.wordpiece``).
 
 Both follow the same conventions: ``vocab`` is id -> token and ``vocab_size`` its length; special tokens are cut
 out of the raw text by ``split_special_tokens`` (longest first); ``decode`` raises ``UnknownTokenIdError`` (a
@@ -9,19 +9,16 @@ tokenizers of the real models (SmolLM2's BPE, MiniLM's WordPiece) are loaded wit
 ``utils.data.load_smollm2_tokenizer`` and ``utils.data.load_minilm_wordpiece``.
 """
 
-from utils.bpe import (
+from utils.bpe import Tokenizer, bytes_per_token
+from utils.bpe_training import merge_counts, train_bpe, train_bpe_from_counts
+from utils.tokenizer_common import (
     GPT2_PATTERN,
     SMOLLM2_PATTERN,
-    Tokenizer,
     UnknownTokenIdError,
-    bytes_per_token,
     bytes_to_unicode,
     count_pretokens,
-    merge_counts,
     merge_pair,
     split_special_tokens,
-    train_bpe,
-    train_bpe_from_counts,
 )
 from utils.wordpiece import (
     WordPieceTokenizer,

@@ -8,7 +8,7 @@ longest match of each word against the vocabulary (``wordpiece_word``), with ``#
 Conventions shared with ``utils.bpe``: ``vocab`` is id -> token (``str`` here) and ``vocab_size`` its length;
 special tokens are cut out of the raw text by ``split_special_tokens``; ``decode`` raises
 ``UnknownTokenIdError`` (a ``ValueError``) for an id outside the vocabulary. Every public function checks its
-arguments first, with the same checks as ``utils.bpe``.
+arguments first, with the same checks as ``utils.bpe`` (``utils.tokenizer_common``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import regex
 
-from utils.bpe import (
+from utils.tokenizer_common import (
     _check_path,
     _check_special_tokens,
     _check_text,

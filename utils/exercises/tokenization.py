@@ -72,7 +72,7 @@ def check_encode_pretoken(encode_pretoken: Callable[[bytes, list[tuple[bytes, by
 def check_split_special(split_special: Callable[[str, list[str]], list[str]]) -> None:
     """Exercise 2: ``split_special(text, special_tokens) -> list[str]``: the pieces of ``text`` in order, each
     special token a piece of its own, no empty piece; where two special tokens overlap, the longer wins."""
-    from utils.bpe import split_special_tokens
+    from utils.tokenizer_common import split_special_tokens
 
     name = "split_special"
     _require_function(name, split_special, ("text", "special_tokens"))

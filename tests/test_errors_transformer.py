@@ -278,3 +278,9 @@ def test_the_encoder_decoder_initialises_its_encoder_once():
         assert torch.equal(seq2seq.encoder.state_dict()[name], tensor), name
     decoder_weights = seq2seq.decoder_blocks[0].mlp.w1.weight
     assert abs(decoder_weights.std().item() - 0.02) < 0.005  # the decoder got GPT-2's normal(0, 0.02) too
+
+
+def test_the_entry_checks_leave_torch_compile_one_graph():
+    for model, kwargs in ((GPT, {}), (BERT, {"token_type_ids": torch.zeros_like(IDS)})):
+        explanation = torch._dynamo.explain(model)(IDS, **kwargs)
+        assert explanation.graph_break_count == 0, explanation.break_reasons

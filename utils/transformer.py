@@ -464,7 +464,7 @@ class Transformer(nn.Module):
         return torch.tanh(self.pooler(hidden[:, 0]))
 
     def _check_input_ids(self, input_ids: Tensor, name: str = "input_ids") -> tuple[int, int]:
-        """Shape and dtype (metadata), then one min/max against vocab_size; returns ``(B, T)``."""
+        """Shape and dtype (metadata), then one min/max against vocab_size (eager mode only); returns ``(B, T)``."""
         check_tensor(name, input_ids, hint="token ids as returned by a tokenizer, e.g. torch.tensor([ids])")
         if input_ids.dim() != 2:
             fail(f"{name} must be (batch_size, seq_len), got {describe(input_ids)}", ValueError,
@@ -472,8 +472,9 @@ class Transformer(nn.Module):
         if input_ids.is_floating_point() or input_ids.dtype == torch.bool or input_ids.is_complex():
             fail(f"{name} must be an integer tensor (token ids), got {describe(input_ids)}", TypeError,
                  "convert it with .long()")
-        check_index_range(name, input_ids, self.config.vocab_size, "vocab_size",
-                          hint="token ids from another tokenizer, or a config whose vocab_size is too small?")
+        if not torch.compiler.is_compiling():  # torch.compile: no graph break and no host sync for the min/max
+            check_index_range(name, input_ids, self.config.vocab_size, "vocab_size",
+                              hint="token ids from another tokenizer, or a config whose vocab_size is too small?")
         return input_ids.shape[0], input_ids.shape[1]
 
     def _check_caches(self, caches) -> None:
@@ -507,8 +508,9 @@ class Transformer(nn.Module):
         if tuple(token_type_ids.shape) != tuple(input_ids.shape):
             fail(f"token_type_ids must have the shape of input_ids {tuple(input_ids.shape)}, "
                  f"got {describe(token_type_ids)}", ValueError)
-        check_index_range("token_type_ids", token_type_ids, self.config.n_token_types, "n_token_types",
-                          hint="segment ids are 0 (first text) or 1 (second text)")
+        if not torch.compiler.is_compiling():
+            check_index_range("token_type_ids", token_type_ids, self.config.n_token_types, "n_token_types",
+                              hint="segment ids are 0 (first text) or 1 (second text)")
 
     def _check_length(self, past_len: int, seq_len: int) -> None:
         total = past_len + seq_len

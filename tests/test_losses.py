@@ -118,17 +118,20 @@ def test_mse_equals_torch():
 
 
 def test_bad_inputs_name_expected_and_given(logits):
-    with pytest.raises(TypeError, match=r"floating dtype.*got torch.int64"):
+    with pytest.raises(TypeError, match=r"logits must be a float tensor, got tensor \(2, 3\) int64.*\.float\(\)"):
         cross_entropy(torch.ones(2, 3, dtype=torch.int64), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r"shape \(8,\).*got \(7,\)"):
+    with pytest.raises(ValueError, match=r"shape without the class dimension, \(8,\), got tensor \(7,\)"):
         cross_entropy(logits, torch.zeros(7, dtype=torch.int64))
-    with pytest.raises(TypeError, match=r"torch.int64, got torch.int32"):
+    with pytest.raises(TypeError, match=r"torch.int64 tensor, got tensor \(8,\) int32.*\.long\(\)"):
         cross_entropy(logits, torch.zeros(8, dtype=torch.int32))
-    with pytest.raises(ValueError, match=r"logits' shape \(8, 5\), got \(8, 4\)"):
+    with pytest.raises(ValueError, match=r"logits' shape \(8, 5\), got tensor \(8, 4\)"):
         cross_entropy(logits, torch.zeros(8, 4, dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"predictions \(2, 3\), targets \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 5\) \(n_classes=5\), got 5"):
+        cross_entropy(logits, torch.full((8,), 5))
+    with pytest.raises(ValueError, match=r"predictions and targets must have the same shape, got \(2, 3\) and \(3, 2"):
         mse_loss(torch.zeros(2, 3), torch.zeros(3, 2))
-    with pytest.raises(TypeError, match=r"torch.Tensor, got list"):
+    with pytest.raises(TypeError, match=r"torch.Tensor, got \[1.0, 2.0\] \(list\)"):
         log_softmax([1.0, 2.0])
-    with pytest.raises(TypeError, match=r"floating dtype.*got torch.int64"):
+    with pytest.raises(TypeError, match=r"x must be a float tensor.*int64"):
         softmax(torch.ones(2, 3, dtype=torch.int64))
+

@@ -133,14 +133,14 @@ def test_as_scheduler_sets_the_schedule_on_an_optimizer():
 
 def test_bad_arguments_raise_with_expected_and_given():
     params = [nn.Parameter(torch.zeros(1))]
-    with pytest.raises(ValueError, match=r"lr must be a number ≥ 0, got -0.1"):
+    with pytest.raises(ValueError, match=r"lr must be > 0.0, got -0.1"):
         ours.SGD(params, lr=-0.1)
     with pytest.raises(ValueError, match=r"betas must be two numbers in \[0, 1\).*got \(0.9, 1.5\)"):
         ours.AdamW(params, betas=(0.9, 1.5))
     with pytest.raises(ValueError, match=r"cosine_steps must be > warmup_steps, got cosine_steps=5, warmup_steps=10"):
         ours.cosine_schedule(0, 1.0, 0.1, 10, 5)
-    with pytest.raises(ValueError, match=r"step must be an int ≥ 0, got -1"):
+    with pytest.raises(ValueError, match=r"step must be >= 0, got -1"):
         ours.step_schedule(-1, 0.1, 10)
-    with pytest.raises(TypeError, match=r"torch.optim.Optimizer, got list"):
+    with pytest.raises(TypeError, match=r"torch.optim.Optimizer, got \[\] \(list\)"):
         ours.as_scheduler([], lambda t: 0.1)
     assert math.isfinite(ours.exponential_schedule(3, 0.1, 0.9))

@@ -43,7 +43,7 @@ def test_deep_relu_mlp_gradients():
         ex.check_deep_relu_mlp_gradients(lambda *a: (_deep_relu_mlp_gradients(*a)[0][-2:], _deep_relu_mlp_gradients(*a)[1]))
     with pytest.raises(ExerciseError, match=r"dW1: expected shape \(7, 5\), got \(5, 7\)"):
         ex.check_deep_relu_mlp_gradients(lambda *a: ([g.T for g in _deep_relu_mlp_gradients(*a)[0]], _deep_relu_mlp_gradients(*a)[1]))
-    with pytest.raises(ExerciseError, match="expected a function"):
+    with pytest.raises(ExerciseError, match="deep_relu_mlp_gradients must be a function, got 0.25"):
         ex.check_deep_relu_mlp_gradients(0.25)
 
 

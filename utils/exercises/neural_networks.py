@@ -11,14 +11,9 @@ from collections.abc import Callable
 
 import torch
 
-from utils.exercises import ExerciseError, check_close, check_shape
+from utils.exercises import ExerciseError, _require_function, check_close, check_shape
 
 __all__ = ["check_deep_relu_mlp_gradients", "check_bce_with_logits", "check_nesterov_step", "check_dropout"]
-
-
-def _callable(name: str, fn) -> None:
-    if not callable(fn):
-        raise ExerciseError(f"{name}: expected a function, got {type(fn).__name__}")
 
 
 def _deep_relu_mlp_reference(depth: int, seed: int):
@@ -47,7 +42,7 @@ def check_deep_relu_mlp_gradients(deep_relu_mlp_gradients: Callable) -> None:
     tensors ``(out,)``; the answer is two lists in the same order and shapes. Compared with autograd for networks
     with 1, 2 and 4 hidden layers, on inputs of the checker's own.
     """
-    _callable("deep_relu_mlp_gradients", deep_relu_mlp_gradients)
+    _require_function("deep_relu_mlp_gradients", deep_relu_mlp_gradients, ("x", "y", "weights", "biases"))
     for depth in (1, 2, 4):
         network = _network_name(depth)
         x, y, weights, biases, expected_w, expected_b = _deep_relu_mlp_reference(depth, seed=depth)
@@ -98,7 +93,7 @@ def check_bce_with_logits(bce_with_logits: Callable[[torch.Tensor, torch.Tensor]
     ``logits`` and ``targets`` (0 or 1) are float64 tensors of the same shape; the answer is a scalar tensor equal
     to ``F.binary_cross_entropy_with_logits``, also at logits of ±1000.
     """
-    _callable("bce_with_logits", bce_with_logits)
+    _require_function("bce_with_logits", bce_with_logits, ("logits", "targets"))
     g = torch.Generator().manual_seed(2)
     logits = torch.randn(6, 5, generator=g, dtype=torch.float64) * 3
     targets = torch.randint(0, 2, (6, 5), generator=g).double()
@@ -123,7 +118,7 @@ def check_nesterov_step(nesterov_step: Callable) -> None:
     ``velocity`` a zero tensor before the first step. Checked over 30 steps on a quadratic against
     ``torch.optim.SGD(momentum=μ, nesterov=True)``.
     """
-    _callable("nesterov_step", nesterov_step)
+    _require_function("nesterov_step", nesterov_step, ("w", "grad", "velocity", "lr", "momentum"))
     scales = torch.tensor([1.0, 10.0, 0.1], dtype=torch.float64)
     lr, momentum = 0.05, 0.8
     w_ref = torch.nn.Parameter(torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64))
@@ -155,7 +150,7 @@ _NESTEROV_HINT = "update the velocity first (v ← μ v + g, no learning rate in
 def check_dropout(dropout: Callable) -> None:
     """Exercise 4: ``dropout(x, p, training)`` — inverted dropout: in training, zero each element with probability
     ``p`` and scale the survivors by ``1/(1−p)``; in evaluation, return ``x`` unchanged."""
-    _callable("dropout", dropout)
+    _require_function("dropout", dropout, ("x", "p", "training"))
     torch.manual_seed(4)
     x = torch.rand(400, 500, dtype=torch.float64) + 0.5  # strictly positive, so a zero means "dropped"
     check_close("dropout(x, p=0.3, training=False)", dropout(x, 0.3, False), x, rtol=0, atol=0, hint="evaluation changes nothing")

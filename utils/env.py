@@ -15,6 +15,11 @@ from pathlib import Path
 
 from utils.checks import check_int, check_number
 
+__all__ = [
+    "QUICK_ENV", "DEVICE_ENV", "CACHE_ENV", "quick_mode", "get_device", "seed_everything", "cache_dir", "package_file",
+    "start_timer", "cpu_model", "device_description", "package_versions", "environment_report", "require_memory",
+]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no per-file loading bars in the book's outputs
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without ipywidgets

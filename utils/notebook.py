@@ -24,6 +24,11 @@ from pathlib import Path
 
 import nbformat
 
+__all__ = [
+    "STAMP_KEY", "COLAB_SETUP_SOURCE", "code_hash", "outputs_hash", "error_outputs", "problems", "make_stamp",
+    "execute_and_stamp", "main",
+]
+
 STAMP_KEY = "course_stamp"
 # The first code cell of every chapter: on Colab (which opens a notebook without its repository) it clones the
 # course, installs it and moves into notebooks/, where the chapter expects to run; elsewhere it does nothing.

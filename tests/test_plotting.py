@@ -19,7 +19,7 @@ def test_log_axis_and_its_errors():
     fig, ax = new_figure()
     log_axis(ax, "both")
     assert ax.get_xscale() == ax.get_yscale() == "log"
-    with pytest.raises(ValueError, match="'x', 'y' or 'both'"):
+    with pytest.raises(ValueError, match="which must be one of 'x', 'y', 'both', got 'z'"):
         log_axis(ax, "z")
     with pytest.raises(ValueError, match="width must be one of"):
         new_figure("huge")

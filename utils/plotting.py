@@ -10,6 +10,14 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
+from utils.checks import check_bool, check_choice, check_int, check_number, describe, fail
+
+__all__ = ["BOOK_COLORS", "FIGURE_WIDTHS", "TIMELINE_LABEL", "use_book_style", "new_figure", "log_axis",
+           "plot_timeline", "tidy_labels", "label_collisions", "plot_doubling_fit", "shade_eras", "plot_learning_curves",
+           "plot_mean_band", "plot_attention_heatmap", "plot_bool_mask", "plot_rank_frequency", "plot_compression_curve",
+           "plot_parameter_breakdown", "plot_depth_profile", "plot_step_history", "plot_scaling_fit",
+           "plot_next_token_distribution"]
+
 # Colour-blind-safe cycle (Okabe & Ito 2008), in the order the book uses them.
 BOOK_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 
@@ -43,15 +51,18 @@ def use_book_style() -> None:
 
 def new_figure(width: str = "full", height: float = 3.6, ncols: int = 1, nrows: int = 1, **kwargs):
     """A figure sized for the page: ``width`` is ``'full'`` or ``'half'``; returns ``(fig, axes)`` like ``plt.subplots``."""
-    if width not in FIGURE_WIDTHS:
-        raise ValueError(f"width must be one of {sorted(FIGURE_WIDTHS)}, got {width!r}")
+    check_choice("width", width, tuple(FIGURE_WIDTHS))
+    check_number("height", height, above=0.0, hint="the figure's height in inches, e.g. 3.6")
+    check_int("ncols", ncols, minimum=1)
+    check_int("nrows", nrows, minimum=1)
     return plt.subplots(nrows, ncols, figsize=(FIGURE_WIDTHS[width], height), **kwargs)
 
 
 def log_axis(ax, which: str = "y", base: float = 10) -> None:
     """Put axis ``which`` (``'x'``, ``'y'`` or ``'both'``) of ``ax`` on a log scale with readable major ticks."""
-    if which not in {"x", "y", "both"}:
-        raise ValueError(f"which must be 'x', 'y' or 'both', got {which!r}")
+    _check_axes(ax)
+    check_choice("which", which, ("x", "y", "both"))
+    check_number("base", base, above=1.0, hint="e.g. 10 or 2")
     if which in {"x", "both"}:
         ax.set_xscale("log", base=base)
     if which in {"y", "both"}:
@@ -60,53 +71,41 @@ def log_axis(ax, which: str = "y", base: float = 10) -> None:
     ax.grid(False, which="minor")
 
 
-# ---------------------------------------------------------------------------------------------
-# Chapter 3: the math of attention
-# ---------------------------------------------------------------------------------------------
+def _check_axes(ax) -> None:
+    """Raise unless ``ax`` is one matplotlib ``Axes`` (the usual slips: the figure, the tuple, an array of axes)."""
+    if isinstance(ax, mpl.axes.Axes):
+        return
+    hint = {tuple: "new_figure returns (fig, ax): unpack it", mpl.figure.Figure: "pass the axes: fig, ax = new_figure()",
+            np.ndarray: "new_figure with ncols or nrows > 1 returns an array of axes: pick one, e.g. axes[0]"}
+    given = "a Figure" if isinstance(ax, mpl.figure.Figure) else describe(ax)
+    fail(f"ax must be a matplotlib Axes, got {given}", TypeError, hint.get(type(ax), ""))
 
 
-def plot_attention_heatmap(ax, probs, query_labels=None, key_labels=None, title: str = "", vmax: float | None = None):
-    """Draw attention probabilities ``probs`` ``(T_q, T_k)`` (rows = queries) as a heatmap on ``ax``.
-
-    ``query_labels``/``key_labels`` (lists of strings, e.g. tokens) label the rows and columns; returns the image.
-    """
-    import numpy as np
-
-    probs = probs.detach().cpu().numpy() if hasattr(probs, "detach") else np.asarray(probs)
-    if probs.ndim != 2:
-        raise ValueError(f"probs must be 2-D (T_q, T_k), got shape {probs.shape}")
-    image = ax.imshow(probs, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
-    ax.grid(False)
-    for labels, set_ticks, set_labels, n in (
-        (query_labels, ax.set_yticks, ax.set_yticklabels, probs.shape[0]),
-        (key_labels, ax.set_xticks, ax.set_xticklabels, probs.shape[1]),
-    ):
-        if labels is not None:
-            if len(labels) != n:
-                raise ValueError(f"expected {n} labels for an axis of probs {probs.shape}, got {len(labels)}")
-            set_ticks(range(n))
-            set_labels(labels, fontsize=7)
-    if key_labels is not None:
-        ax.tick_params(axis="x", labelrotation=90)
-    ax.set_xlabel("key")
-    ax.set_ylabel("query")
-    ax.set_title(title)
-    return image
+def _check_history(history, kind: str, fields: tuple[str, ...], made_by: str, other: str) -> None:
+    """Raise unless ``history`` has the ``fields`` of a ``utils.training.<kind>`` (the other kind gets its own hint)."""
+    if not all(hasattr(history, name) for name in fields):
+        drawn_by = {"History": "plot_learning_curves", "StepHistory": "plot_step_history"}[other]
+        hint = (f"a {other} is drawn by {drawn_by}" if type(history).__name__ == other
+                else f"pass what utils.training.{made_by} returned")
+        fail(f"history must be a utils.training.{kind}, got {describe(history)}", TypeError, hint)
 
 
-def plot_bool_mask(ax, mask, title: str = ""):
-    """Draw a boolean attention mask ``(T_q, T_k)`` on ``ax``: True (may attend) dark, False light; returns the image."""
-    import numpy as np
+def _check_dict(name: str, value, example: str) -> None:
+    """Raise unless ``value`` is a non-empty dict (one entry per line, bar or corpus)."""
+    if not isinstance(value, dict) or not value:
+        fail(f"{name} must be a non-empty dict, got {describe(value)}", ValueError if isinstance(value, dict)
+             else TypeError, f"e.g. {example}")
 
-    mask = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
-    if mask.ndim != 2 or mask.dtype != bool:
-        raise ValueError(f"mask must be a 2-D boolean array (T_q, T_k), got dtype {mask.dtype} shape {mask.shape}")
-    image = ax.imshow(mask, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
-    ax.grid(False)
-    ax.set_xlabel("key")
-    ax.set_ylabel("query")
-    ax.set_title(title)
-    return image
+
+def _as_array(name: str, values, ndim: int = 1, hint: str = "") -> np.ndarray:
+    """``values`` (numbers in ``ndim`` dims, rows of one length) as a float array, else a message naming ``name``."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        fail(f"{name} must be {ndim}-D numbers, in rows of one length, got {describe(values)}", ValueError, hint)
+    if array.ndim != ndim:
+        fail(f"{name} must be {ndim}-D, got shape {array.shape}", ValueError, hint or "flatten it, or pass one row")
+    return array
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -125,11 +124,15 @@ def plot_timeline(ax, years, values, labels=None, color=None, marker: str = "o",
     estimated figures). Labels start above-right of their point; call :func:`tidy_labels` once the figure is
     complete (all points, legend) to move them where they collide with nothing. Returns the scatter's ``PathCollection``.
     """
-    years, values = np.asarray(years, dtype=float), np.asarray(values, dtype=float)
-    if years.shape != values.shape or years.ndim != 1:
-        raise ValueError(f"years and values must be 1-D of the same length, got shapes {years.shape} and {values.shape}")
+    _check_axes(ax)
+    years, values = _as_array("years", years), _as_array("values", values)
+    if years.shape != values.shape:
+        fail(f"years and values must have the same length, got {len(years)} and {len(values)}", ValueError,
+             "one value per year: are both from the same table?")
     if labels is not None and len(labels) != len(years):
-        raise ValueError(f"labels must have one entry per point ({len(years)}), got {len(labels)}")
+        fail(f"labels must have one entry per point ({len(years)}), got {len(labels)}", ValueError,
+             "use an empty string for a point without a label")
+    check_bool("filled", filled)
     color = color or BOOK_COLORS[0]
     points = ax.scatter(years, values, s=28, marker=marker, label=label, zorder=3,
                         facecolors=color if filled else "white", edgecolors=color, linewidths=1.2)  # fmt: skip
@@ -249,6 +252,7 @@ def tidy_labels(ax) -> list[str]:
     legend, text or label and crosses the least line, else the one that overlaps least. Returns
     :func:`label_collisions` of the result (empty when every label found a clean spot).
     """
+    _check_axes(ax)
     fig = ax.figure
     fig.canvas.draw()  # settle the layout so that display coordinates are final
     renderer = fig.canvas.get_renderer()
@@ -274,6 +278,7 @@ def label_collisions(ax) -> list[str]:
     A label collides when its text box leaves the axes, or overlaps another label, a marker (its own included),
     the legend or another text. Overlaps thinner than half a pixel are touching, not colliding.
     """
+    _check_axes(ax)
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
@@ -296,6 +301,10 @@ def label_collisions(ax) -> list[str]:
 
 def plot_doubling_fit(ax, fit, color=None, label_prefix: str = ""):
     """Draw the fitted trend of a :class:`utils.history.DoublingTimeFit` over its years, labelled with its doubling time."""
+    _check_axes(ax)
+    if not all(hasattr(fit, name) for name in ("predict", "doubling_time_months", "start", "end")):
+        fail(f"fit must be a DoublingTimeFit, got {describe(fit)}", TypeError,
+             "make it with utils.history.fit_doubling_time(years, values)")
     years = np.linspace(fit.start, fit.end, 50)
     low, high = fit.doubling_time_interval_months
     high_text = "∞" if np.isinf(high) else f"{high:.0f}"
@@ -305,8 +314,14 @@ def plot_doubling_fit(ax, fit, color=None, label_prefix: str = ""):
 
 def shade_eras(ax, boundaries, names, alpha: float = 0.06):
     """Shade alternate spans between ``boundaries`` (years, ascending; ``len(names) + 1`` of them) and name each at the top."""
-    if len(boundaries) != len(names) + 1:
-        raise ValueError(f"boundaries must have one more entry than names, got {len(boundaries)} and {len(names)}")
+    _check_axes(ax)
+    boundaries = _as_array("boundaries", boundaries)
+    if isinstance(names, str) or len(boundaries) != len(names) + 1:
+        fail(f"boundaries must have one more entry than names, got {len(boundaries)} and {describe(names)}",
+             ValueError, "n eras need n + 1 boundaries: the start of each and the end of the last")
+    if np.any(np.diff(boundaries) <= 0):
+        fail(f"boundaries must be ascending years, got {boundaries.tolist()}", ValueError)
+    check_number("alpha", alpha, minimum=0.0, maximum=1.0)
     for i, name in enumerate(names):
         left, right = boundaries[i], boundaries[i + 1]
         if i % 2 == 0:
@@ -326,9 +341,14 @@ def plot_learning_curves(ax, history, label: str = "", color=None, metric: bool 
     ``metric=False`` plots the losses, ``True`` the metrics (e.g. accuracy). The best epoch (lowest validation loss)
     gets a dot. Returns the validation line.
     """
+    _check_axes(ax)
+    _check_history(history, "History", ("train_metric", "val_metric", "best_epoch"), "train", "StepHistory")
+    check_bool("metric", metric)
     train, val = (history.train_metric, history.val_metric) if metric else (history.train_loss, history.val_loss)
     if len(val) == 0:
-        raise ValueError("the history holds no " + ("metric" if metric else "loss") + " values to plot")
+        fail(f"history holds no {'metric' if metric else 'validation loss'} values to plot", ValueError,
+             "it was trained without a metric_fn: pass metric=False to plot the losses, or train with metric_fn=..."
+             if metric else "train for at least one epoch with a validation loader")
     epochs = np.arange(1, len(val) + 1)
     (line,) = ax.plot(epochs, val, "-", color=color, label=f"{label} validation".strip())
     ax.plot(epochs, train, "--", color=line.get_color(), alpha=0.8, linewidth=1.2, label=f"{label} training".strip())
@@ -344,14 +364,70 @@ def plot_mean_band(ax, runs, label: str = "", color=None, x=None):
 
     ``x`` defaults to ``1, 2, …, n_points``. Returns the mean line.
     """
-    runs = np.asarray(runs, dtype=float)
-    if runs.ndim != 2:
-        raise ValueError(f"runs must have shape (n_runs, n_points), got shape {runs.shape}")
-    x = np.arange(1, runs.shape[1] + 1) if x is None else np.asarray(x)
+    _check_axes(ax)
+    runs = _as_array("runs", runs, ndim=2, hint="(n_runs, n_points): one row per seed, all of one length; "
+                                                "a single run is runs[None]")
+    x = np.arange(1, runs.shape[1] + 1) if x is None else _as_array("x", x)
+    if len(x) != runs.shape[1]:
+        fail(f"x must have one entry per point of runs ({runs.shape[1]}), got {len(x)}", ValueError,
+             "runs is (n_runs, n_points): is it transposed?")
     mean, std = runs.mean(axis=0), runs.std(axis=0)
     (line,) = ax.plot(x, mean, color=color, label=label)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chapter 3, The math of attention: attention probabilities as heatmaps, boolean masks.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def plot_attention_heatmap(ax, probs, query_labels=None, key_labels=None, title: str = "", vmax: float | None = None):
+    """Draw attention probabilities ``probs`` ``(T_q, T_k)`` (rows = queries) as a heatmap on ``ax``.
+
+    ``query_labels``/``key_labels`` (lists of strings, e.g. tokens) label the rows and columns; returns the image.
+    """
+    _check_axes(ax)
+    probs = probs.detach().cpu().numpy() if hasattr(probs, "detach") else np.asarray(probs)
+    if probs.ndim != 2:
+        fail(f"probs must be 2-D (T_q, T_k), got shape {probs.shape}", ValueError,
+             "pick one example and one head, e.g. probs[0, 0]")
+    image = ax.imshow(probs, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
+    ax.grid(False)
+    for labels, set_ticks, set_labels, n in (
+        (query_labels, ax.set_yticks, ax.set_yticklabels, probs.shape[0]),
+        (key_labels, ax.set_xticks, ax.set_xticklabels, probs.shape[1]),
+    ):
+        if labels is not None:
+            if len(labels) != n:
+                which = "query_labels" if labels is query_labels else "key_labels"
+                fail(f"{which} must have {n} labels for an axis of probs {probs.shape}, got {len(labels)}",
+                     ValueError, "one label per token: are the labels those of this sequence?")
+            set_ticks(range(n))
+            set_labels(labels, fontsize=7)
+    if key_labels is not None:
+        ax.tick_params(axis="x", labelrotation=90)
+    ax.set_xlabel("key")
+    ax.set_ylabel("query")
+    ax.set_title(title)
+    return image
+
+
+def plot_bool_mask(ax, mask, title: str = ""):
+    """Draw a boolean attention mask ``(T_q, T_k)`` on ``ax``: True (may attend) dark, False light; returns the image."""
+    _check_axes(ax)
+    mask = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+    if mask.ndim != 2:
+        fail(f"mask must be 2-D (T_q, T_k), got shape {mask.shape}", ValueError, "pick one example, e.g. mask[0]")
+    if mask.dtype != bool:
+        fail(f"mask must be boolean (True: may attend), got dtype {mask.dtype}", TypeError,
+             "compare it, e.g. mask == 0 or scores > -inf")
+    image = ax.imshow(mask, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    ax.grid(False)
+    ax.set_xlabel("key")
+    ax.set_ylabel("query")
+    ax.set_title(title)
+    return image
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -362,9 +438,13 @@ def plot_mean_band(ax, runs, label: str = "", color=None, x=None):
 def plot_rank_frequency(ax, counts, label: str | None = None, color=None):
     """Zipf plot: the frequency of each word (``counts``: a mapping word -> count, or a 1-D sequence of counts)
     against its rank, both axes logarithmic. Returns the ``Line2D``."""
-    values = np.asarray(list(counts.values()) if hasattr(counts, "values") else counts, dtype=float)
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"counts must be a non-empty mapping or 1-D sequence of counts, got shape {values.shape}")
+    _check_axes(ax)
+    if isinstance(counts, str):
+        fail(f"counts must be a mapping word -> count or a sequence of counts, got {describe(counts)}", TypeError,
+             "count the words first, e.g. collections.Counter(text.split())")
+    values = _as_array("counts", list(counts.values()) if hasattr(counts, "values") else counts)
+    if values.size == 0:
+        fail("counts must hold at least one count, got none", ValueError, "count the words of a non-empty text")
     values = np.sort(values)[::-1]
     (line,) = ax.plot(np.arange(1, values.size + 1), values, label=label, color=color)
     log_axis(ax, "both")
@@ -379,13 +459,15 @@ def plot_compression_curve(ax, vocab_sizes, bytes_per_token: dict, marker: str =
     ``vocab_sizes``: 1-D sequence of length n; ``bytes_per_token``: dict corpus name -> sequence of n values.
     Returns the list of ``Line2D``.
     """
-    sizes = np.asarray(vocab_sizes, dtype=float)
+    _check_axes(ax)
+    sizes = _as_array("vocab_sizes", vocab_sizes)
+    _check_dict("bytes_per_token", bytes_per_token, "{'english': [...], 'code': [...]}, one entry per corpus")
     lines = []
     for name, values in bytes_per_token.items():
         values = np.asarray(values, dtype=float)
         if values.shape != sizes.shape:
-            raise ValueError(f"bytes_per_token[{name!r}] must have {sizes.size} values (one per vocab size), "
-                             f"got shape {values.shape}")
+            fail(f"bytes_per_token[{name!r}] must have {sizes.size} values (one per vocab size), "
+                 f"got shape {values.shape}", ValueError, "one value per entry of vocab_sizes, in the same order")
         lines.extend(ax.plot(sizes, values, marker=marker, markersize=3, label=name))
     log_axis(ax, "x", base=2)
     ax.set_xlabel("vocabulary size (tokens)")
@@ -403,6 +485,9 @@ def plot_parameter_breakdown(ax, breakdowns: dict, unit: float = 1e6):
 
     Parts with zero parameters in every model are left out; each bar is labelled with its total.
     """
+    _check_axes(ax)
+    _check_dict("breakdowns", breakdowns, "{'tiny': {'embedding': 4096, 'blocks': 8192}}, one dict per model")
+    check_number("unit", unit, above=0.0, hint="1e6 shows millions")
     models = list(breakdowns)
     every_part = dict.fromkeys(k for b in breakdowns.values() for k in b)  # in order of first appearance
     parts = [p for p in every_part if any(b.get(p, 0) for b in breakdowns.values())]
@@ -422,6 +507,11 @@ def plot_parameter_breakdown(ax, breakdowns: dict, unit: float = 1e6):
 
 def plot_depth_profile(ax, profiles: dict, ylabel: str, log: bool = True):
     """One line per setting (``{label: values by layer}``) against the layer index, e.g. residual norms."""
+    _check_axes(ax)
+    _check_dict("profiles", profiles, "{'pre-norm': norms_pre, 'post-norm': norms_post}: label -> values by layer")
+    if not isinstance(ylabel, str):
+        fail(f"ylabel must be a str, got {describe(ylabel)}", TypeError, "the name of what is plotted by layer")
+    check_bool("log", log)
     for i, (label, values) in enumerate(profiles.items()):
         ax.plot(range(1, len(values) + 1), list(values), marker="o", markersize=3, label=label,
                 color=BOOK_COLORS[i % len(BOOK_COLORS)])  # fmt: skip
@@ -442,10 +532,11 @@ def plot_step_history(ax, history, label: str = "", color=None, smooth: int = 1)
     steps) and validation loss at its evaluation steps (solid, dots). Returns the validation line (or the training
     line when the history holds no evaluation).
     """
+    _check_axes(ax)
+    _check_history(history, "StepHistory", ("step", "train_loss", "eval_step", "val_loss"), "fit", "History")
     if not history.step:
-        raise ValueError("the history holds no steps to plot")
-    if not isinstance(smooth, int) or smooth < 1:
-        raise ValueError(f"smooth must be an int >= 1, got {smooth!r}")
+        fail("history holds no steps to plot", ValueError, "run fit for at least one step")
+    check_int("smooth", smooth, minimum=1, hint="1 draws every step; 20 a running mean over 20 steps")
     steps, losses = np.asarray(history.step), np.asarray(history.train_loss, dtype=float)
     running = np.convolve(losses, np.ones(smooth) / smooth, mode="valid") if len(losses) >= smooth else losses
     (train_line,) = ax.plot(steps[len(steps) - len(running):], running, "--", color=color, linewidth=1.2, alpha=0.8,
@@ -462,9 +553,13 @@ def plot_step_history(ax, history, label: str = "", color=None, smooth: int = 1)
 def plot_scaling_fit(ax, n_params, losses, coefficient: float, exponent: float, label: str = "", color=None):
     """Points ``(n_params, losses)`` and the fitted power law ``loss = coefficient * n_params ** -exponent`` on
     log-log axes. Returns the fitted line."""
-    n_params, losses = np.asarray(n_params, dtype=float), np.asarray(losses, dtype=float)
-    if n_params.shape != losses.shape or n_params.ndim != 1 or len(n_params) < 2:
-        raise ValueError(f"n_params and losses must be 1-D of one length >= 2, got {n_params.shape} and {losses.shape}")
+    _check_axes(ax)
+    n_params, losses = _as_array("n_params", n_params), _as_array("losses", losses)
+    if n_params.shape != losses.shape or len(n_params) < 2:
+        fail(f"n_params and losses must have one length >= 2, got {len(n_params)} and {len(losses)}", ValueError,
+             "one loss per model size, from at least two runs")
+    if np.any(n_params <= 0):
+        fail(f"n_params must be > 0 (a log axis), got {n_params.min():g}", ValueError)
     (points,) = ax.plot(n_params, losses, "o", color=color, label=f"{label} runs".strip())
     grid = np.geomspace(n_params.min() / 1.5, n_params.max() * 1.5, 50)
     (line,) = ax.plot(grid, coefficient * grid**-exponent, "-", color=points.get_color(), linewidth=1.2,
@@ -480,9 +575,17 @@ def plot_next_token_distribution(ax, probs, top_k: int | None = None, top_p: flo
     """Bars of the ``n_show`` largest next-token probabilities (``probs`` 1-D, summing to 1), sorted, with the
     top-k cut (a vertical line after rank k) and the top-p cut (after the rank where the sum first reaches p).
     Returns the number of tokens each cut keeps: ``{"top_k": ..., "top_p": ...}``."""
-    probs = np.sort(np.asarray(probs, dtype=float))[::-1]
-    if probs.ndim != 1 or abs(probs.sum() - 1.0) > 1e-3:
-        raise ValueError(f"probs must be 1-D and sum to 1, got shape {probs.shape}, sum {probs.sum():.4f}")
+    _check_axes(ax)
+    probs = probs.detach().cpu().numpy() if hasattr(probs, "detach") else probs
+    probs = np.sort(_as_array("probs", probs))[::-1]
+    if abs(probs.sum() - 1.0) > 1e-3:
+        fail(f"probs must sum to 1, got sum {probs.sum():.4f}", ValueError,
+             "pass probabilities, softmax(logits), not the logits")
+    if top_k is not None:
+        check_int("top_k", top_k, minimum=1, hint="None draws no top-k cut")
+    if top_p is not None:
+        check_number("top_p", top_p, above=0.0, maximum=1.0, hint="None draws no top-p cut")
+    check_int("n_show", n_show, minimum=1)
     shown = probs[:n_show]
     ax.bar(np.arange(1, len(shown) + 1), shown, color=BOOK_COLORS[0], width=0.8)
     kept = {}

@@ -1,18 +1,15 @@
 """Measuring speed and memory: one place for every timing of the book (chapter 7, used by chapters 3, 5, 6, 10).
 
 Time:
-
 - :func:`synchronize` waits for queued GPU work, so a timer measures the work and not its launch;
 - :func:`time_fn` times ``fn()`` after warm-up calls, over repeats (and at least ``min_time_s``): a :class:`Timing`
   with the fastest call, the median and the quartiles;
 - :func:`interleaved_times` times several functions in alternating order (the order flips every repeat, so a
   slow spell of a shared machine hits all of them alike); :func:`paired_ratios` compares two of them run by run;
-- :class:`LapTimer` times the steps of a loop one by one (e.g. each token of a generation);
-  :func:`fastest_per_step` keeps each step's fastest time over several runs;
-- :func:`tokens_per_second`.
+- :class:`LapTimer` times a loop's steps one by one; :func:`fastest_per_step` keeps each step's fastest time over
+  several runs; :func:`tokens_per_second`.
 
 Compute:
-
 - :func:`non_embedding_parameters` and :func:`training_flops_per_token`, ``6 N + 12 L d_model T`` (Kaplan et al.
   2020, eq. 2.1; the attention term as in the PaLM paper, Chowdhery et al. 2022, appendix B), and
   :func:`flops_left_out`, what that formula does not count;
@@ -21,9 +18,7 @@ Compute:
 - :func:`matmul_tflops`: what one large matrix product reaches, the practical ceiling of any MFU.
 
 Memory:
-
-- :func:`peak_memory_bytes`: the peak extra memory during ``fn()`` (the CUDA allocator on a GPU, the profiler's
-  memory events on a CPU);
+- :func:`peak_memory_bytes`: the peak extra memory during ``fn()`` (CUDA allocator; on a CPU the profiler);
 - :func:`saved_activation_bytes`: the bytes autograd keeps for the backward pass (what activation memory is);
 - :func:`memory_budget`: weights, gradients, AdamW states, autocast's weight copies and activations of a training
   step of a :class:`~utils.transformer.TransformerConfig`, by formula; :func:`checkpoint_blocks` trades the
@@ -213,8 +208,7 @@ class LapTimer:
     """Seconds between successive :meth:`lap` calls, the device synchronised at each: ``laps`` (a list)."""
 
     def __init__(self, device: torch.device | str = "cpu"):
-        self.device = _device(device)
-        self.laps: list[float] = []
+        self.device, self.laps = _device(device), []
         synchronize(self.device)
         self._last = time.perf_counter()
 
@@ -387,11 +381,11 @@ def _stderr_silenced():
     saved = os.dup(2)
     with open(os.devnull, "w") as devnull:
         os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cpu") -> int:
@@ -550,18 +544,15 @@ def step_peak_bytes(budget: dict[str, int]) -> int:
 
 def _vector_params_per_layer(config) -> int:
     """Biases of the attention and MLP linears of one layer (1-D parameters other than norms)."""
-    if not config.bias:
-        return 0
     d_kv = config.n_kv_heads * config.d_head
-    return 2 * config.d_model + 2 * d_kv + config.d_ff + config.d_model
+    return 2 * config.d_model + 2 * d_kv + config.d_ff + config.d_model if config.bias else 0
 
 
 class CheckpointedBlock(nn.Module):
     """A transformer block whose activations are recomputed in the backward pass instead of kept.
 
     ``torch.utils.checkpoint.checkpoint`` (non-reentrant) keeps only the block's inputs; the backward pass runs
-    the block's forward again. Same outputs and gradients, less memory, about one more forward pass of compute.
-    """
+    the block's forward again. Same outputs and gradients, less memory, about one more forward pass of compute."""
 
     def __init__(self, block: nn.Module):
         super().__init__()
@@ -577,10 +568,8 @@ class CheckpointedBlock(nn.Module):
 
 
 def checkpoint_blocks(model: nn.Module) -> nn.Module:
-    """Wrap every block of a ``TransformerLM`` or ``Transformer`` in :class:`CheckpointedBlock`, in place.
-
-    Returns ``model``. Its ``state_dict`` keys gain ``.block``: checkpoint the weights before wrapping.
-    """
+    """Wrap every block of a ``TransformerLM`` or ``Transformer`` in :class:`CheckpointedBlock`, in place; returns
+    ``model``. Its ``state_dict`` keys gain ``.block``: checkpoint the weights before wrapping."""
     from utils.transformer import Transformer, TransformerLM
 
     if not isinstance(model, (Transformer, TransformerLM)):
@@ -592,8 +581,7 @@ def checkpoint_blocks(model: nn.Module) -> nn.Module:
     return model
 
 
-# Bytes per parameter of weights + gradients + AdamW states with float32 master weights: 4 + 4 + 8 = 16.
-SHARDINGS = ("ddp", "zero1", "zero2", "fsdp")
+SHARDINGS = ("ddp", "zero1", "zero2", "fsdp")  # what each GPU holds of the 16 bytes a parameter, see below
 
 
 def state_bytes_per_gpu(n_params: int, n_gpus: int, sharding: str = "fsdp") -> float:
@@ -603,7 +591,6 @@ def state_bytes_per_gpu(n_params: int, n_gpus: int, sharding: str = "fsdp") -> f
     - ``zero1``: optimizer states sharded, ``8 P + 8 P / n``;
     - ``zero2``: gradients too, ``4 P + 12 P / n``;
     - ``fsdp`` (ZeRO-3, ``fully_shard``): weights too, ``16 P / n`` (plus, briefly, one layer's gathered weights).
-
     Activations are not included: each GPU keeps those of its own batch.
     """
     check_int("n_params", n_params, minimum=0)

@@ -88,3 +88,10 @@ def test_same_shape_and_index_range():
 def test_fail_adds_the_hint():
     with pytest.raises(KeyError, match="no split 'dev' .use train, val or test."):
         checks.fail("no split 'dev'", KeyError, "use train, val or test")
+
+
+def test_check_same_dtype_and_device_names_both_tensors():
+    checks.check_same_dtype_and_device(("q", "k"), (torch.zeros(1), torch.ones(2)))
+    with pytest.raises(TypeError, match=r"q and v must have the same dtype and device, got tensor \(1,\) float32 "
+                                        r"on cpu and tensor \(1,\) float64 on cpu .convert one of them with \.to\(q\)"):
+        checks.check_same_dtype_and_device(("q", "k", "v"), (torch.zeros(1), torch.zeros(1), torch.zeros(1).double()))

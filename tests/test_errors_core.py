@@ -136,6 +136,9 @@ CASES = [
              lambda: checks.check_tensor("x", torch.zeros(1), dtype="double"), ValueError, "dtype"),
     BadInput("utils.checks.check_same_shape", "two shapes", lambda: checks.check_same_shape(
         "a", torch.zeros(1), "b", torch.zeros(2)), ValueError, "a and b"),
+    BadInput("utils.checks.check_same_dtype_and_device", "float32 and float64",
+             lambda: checks.check_same_dtype_and_device(("q", "k"), (torch.zeros(1), torch.zeros(1).double())),
+             TypeError, "q and k"),
     BadInput("utils.checks.check_index_range", "an id past the end",
              lambda: checks.check_index_range("ids", torch.tensor([5]), 5, "vocab_size"), ValueError, "vocab_size"),
     BadInput("utils.checks.fail", "an error that is not an exception class",

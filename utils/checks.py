@@ -19,7 +19,7 @@ from typing import NoReturn
 
 __all__ = [
     "describe", "fail", "check_int", "check_number", "check_bool", "check_choice", "check_callable", "check_tensor",
-    "check_same_shape", "check_index_range",
+    "check_same_shape", "check_same_dtype_and_device", "check_index_range",
 ]
 
 _DTYPE_KINDS = ("float", "int", "bool")
@@ -107,6 +107,9 @@ def check_tensor(name: str, value, ndim: int | None = None, min_ndim: int | None
     """
     import torch
 
+    if (dtype == "float" and shape is None and isinstance(value, torch.Tensor) and value.is_floating_point()
+            and (ndim is None or value.dim() == ndim) and (min_ndim is None or value.dim() >= min_ndim)):
+        return value  # the common case, checked in a few attribute reads (a forward pass calls this)
     if not isinstance(value, torch.Tensor):
         fail(f"{name} must be a torch.Tensor, got {describe(value)}", TypeError,
              hint or ("convert it with torch.as_tensor(...)" if hasattr(value, "__len__") else ""))
@@ -141,6 +144,15 @@ def check_same_shape(name_a: str, a, name_b: str, b, hint: str = "") -> None:
     if tuple(a.shape) != tuple(b.shape):
         fail(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}",
              ValueError, hint)
+
+
+def check_same_dtype_and_device(names: Sequence[str], tensors: Sequence) -> None:
+    """Raise unless every tensor in ``tensors`` has the dtype and device of the first (``names`` name them)."""
+    first = tensors[0]
+    for name, tensor in zip(names[1:], tensors[1:]):
+        if tensor.dtype != first.dtype or tensor.device != first.device:
+            fail(f"{names[0]} and {name} must have the same dtype and device, got {describe(first)} and "
+                 f"{describe(tensor)}", TypeError, f"convert one of them with .to({names[0]})")
 
 
 def check_index_range(name: str, ids, size: int, size_name: str, hint: str = "") -> None:

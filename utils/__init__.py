@@ -1,17 +1,35 @@
 """Shared code for the course *From Attention to Product*.
 
-Each module holds one topic and is built inline in a chapter first:
+Each module holds one topic and is built inline in a chapter first; later chapters import it from here.
 
-- ``env``: quick mode, device, seed, cache folder, environment report (every chapter)
+Where code is (by chapter):
+
+- ``env``: quick mode, device, seeds, cache folder, package data, the closing report (every chapter);
+  ``notebook``: execute a chapter in full mode and stamp it; ``checks``: the argument checks every public entry
+  point uses, so a mistake gets a message that says what to do
 - ``registry``: the offline data registry, fetching and checking the cache; ``data``: one loader per dataset or
-  model, with the fixed splits (chapter 0)
-- ``notebook``: execute a chapter in full mode and stamp it
+  model (tokenizers included), with the fixed splits (chapter 0)
 - ``cited``: figures cited from papers, each with its source; ``history``: doubling-time fits (chapter 1)
-- ``losses``, ``optim``, ``training``: stable losses, optimizers and schedules, the one training loop (chapter 2)
-- ``attention``: scaled dot-product and multi-head attention, masks, RoPE, KV cache (chapter 3)
-- ``tokenizer``: byte-level BPE and WordPiece, equal to the real models' tokenizers (chapter 4)
-- ``transformer``: one configurable block that becomes GPT-2, BERT or Llama, and weight converters (chapter 5)
-- ``exercises``: checkers for the exercises; ``plotting``: the book's plotting style
+- ``losses``, ``optim``: stable losses, optimizers and schedules (chapter 2)
+- ``attention``: scaled dot-product, blockwise and multi-head attention, masks, KV cache; ``positions``:
+  sinusoidal and rotary positions (chapter 3)
+- ``tokenizer`` gathers ``tokenizer_common`` (patterns, special tokens, the merge routine), ``bpe_training``,
+  ``bpe`` (the byte-level BPE tokenizer) and ``wordpiece`` (chapter 4)
+- ``transformer``: the model file, one configurable block that becomes GPT-2, BERT or Llama; ``hf``: all interop
+  with ``transformers``, driven by one table of model families (chapter 5)
+- ``training``: the one training loop; ``checkpoint``: checkpoints that resume bitwise; ``lm``: language-model
+  batches, masking and losses; ``pretrained``: pretrained models saved and loaded with their tokenizers (chapter 6)
+- ``perf``: every timing in the book, FLOPs, MFU, the memory budget (chapter 7)
+- ``classifiers``, ``lora``, ``predictions``: fine-tuning, adapters and the saved predictions (chapter 8);
+  ``metrics``: classification metrics and intervals (chapters 8 and 9)
+- ``exercises``: the checkers, one submodule per chapter; ``plotting``: the book's plotting style, one section
+  per chapter
+
+Where new code goes: into the module of its topic; a new topic gets a module named for what it holds (not
+``ch10.py``). The evaluation chapter's metrics, calibration and significance tests grow ``metrics``; compression
+and serving (quantization, pruning, distillation, ONNX, the HTTP service) get modules of their own. A module that
+passes about 600 lines splits by job (``tests/test_api.py`` enforces the size and that every module declares its
+public names in ``__all__``). The only copies are a chapter's teaching copy and its twin here, pinned by a test.
 
 Shared vocabulary for names: ``d_model``, ``n_heads``, ``d_head``, ``seq_len``, ``batch_size``,
 ``vocab_size``, ``logits``, ``probs``.

@@ -123,7 +123,7 @@ def test_chapter2_plot_helpers_draw_history_and_band():
     assert len(ax.lines) == 3  # validation, training, best-epoch dot
     band = plot_mean_band(ax, [[1.0, 2.0], [3.0, 4.0]], label="relu")
     assert list(band.get_ydata()) == [2.0, 3.0]
-    with pytest.raises(ValueError, match=r"shape \(n_runs, n_points\), got shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"runs must be 2-D, got shape \(2,\)"):
         plot_mean_band(ax, [1.0, 2.0])
     with pytest.raises(ValueError, match="no metric values"):
         plot_learning_curves(ax, History(train_loss=[1.0], val_loss=[1.0]), metric=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+# The GPU machine gets a copy of the repository, not an installed package: import utils from the copy.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from utils.attention import scaled_dot_product_attention  # noqa: E402
 from utils.env import device_description, get_device, package_versions  # noqa: E402

@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from utils.transformer import TransformerConfig, hf_config, lm_from_hf, preset  # noqa: E402
+from utils.hf import hf_config, lm_from_hf
+from utils.transformer import TransformerConfig, preset
 
 #: The chapter-6 causal LM on a CPU: GPT-2's layout at d_model 64, 4 layers, a 512-token BPE.
 CHAPTER6_CONFIG = dict(vocab_size=512, max_seq_len=128, d_model=64, n_layers=4, n_heads=4, d_ff=256)

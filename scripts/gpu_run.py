@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
+# The GPU machine gets a copy of the repository, not an installed package: import utils from the copy.
 sys.path.insert(0, str(ROOT))
 
 from utils.perf import (  # noqa: E402

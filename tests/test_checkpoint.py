@@ -26,13 +26,7 @@ from utils.transformer import TransformerLM, preset
 TOKENS = np.random.default_rng(0).integers(0, 99, size=3000).astype(np.uint16)  # a random "corpus", vocab 99
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: the child process of the kill test and this process then add floats in the same order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _lm_config(folder, max_steps=16, resume=False, **changes):

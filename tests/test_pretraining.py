@@ -29,12 +29,7 @@ from utils.transformer import Transformer, TransformerLM, preset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _synthetic_rows(n=400, T=128, vocab=90, seed=0):

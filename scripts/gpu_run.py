@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The GPU machine gets a copy of the repository, not an installed package: import utils from the copy.
 sys.path.insert(0, str(ROOT))
 
+from utils.hf import hf_config  # noqa: E402
+from utils.lm import causal_lm_loss, get_batch  # noqa: E402
 from utils.perf import (  # noqa: E402
     UnknownDeviceError,
     checkpoint_blocks,
@@ -51,10 +53,11 @@ from utils.perf import (  # noqa: E402
     synchronize,
     training_flops_per_token,
 )
-from utils.training import TrainConfig, causal_lm_loss, fit, get_batch, make_optimizer  # noqa: E402
-from utils.transformer import TransformerLM, hf_config, preset  # noqa: E402
+from utils.training import TrainConfig, fit, make_optimizer  # noqa: E402
+from utils.transformer import TransformerLM, preset  # noqa: E402
 
-CODE_FILES = ("scripts/gpu_run.py", "utils/perf.py", "utils/training.py", "utils/transformer.py", "utils/attention.py")
+CODE_FILES = ("scripts/gpu_run.py", "utils/perf.py", "utils/training.py", "utils/lm.py", "utils/transformer.py",
+              "utils/attention.py", "utils/positions.py", "utils/hf.py")
 DEFAULT_OUT = ROOT / "notebooks" / "recorded" / "training_ladder_cuda.json"
 
 

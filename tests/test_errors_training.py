@@ -336,10 +336,7 @@ def test_all_ignored_targets_give_nan_as_torch_does_and_weigh_nothing_in_mean_lo
 
 def test_moved_names_stay_importable_from_their_old_modules():
     from utils.checkpoint import load_pretrained_encoder, pretrained_dir
-    from utils.training import causal_lm_loss, get_batch, mask_tokens, masked_lm_loss
 
-    assert (causal_lm_loss, get_batch, mask_tokens, masked_lm_loss) == (
-        lm.causal_lm_loss, lm.get_batch, lm.mask_tokens, lm.masked_lm_loss)
     assert (load_pretrained_encoder, pretrained_dir) == (pretrained.load_pretrained_encoder, pretrained.pretrained_dir)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         checkpoint.nothing  # noqa: B018

@@ -39,7 +39,7 @@ from utils.perf import (
     tokens_per_second,
     training_flops_per_token,
 )
-from utils.training import causal_lm_loss
+from utils.lm import causal_lm_loss
 from utils.transformer import TransformerLM, preset
 
 ROOT = Path(__file__).resolve().parent.parent

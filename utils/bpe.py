@@ -42,11 +42,6 @@ from utils.tokenizer_common import (
     bytes_to_unicode,
 )
 
-# Plain re-imports, not part of this module: chapter 4's notebook still imports these four (and the two patterns
-# and bytes_to_unicode above) from utils.bpe; they go once it imports them from utils.tokenizer.
-from utils.bpe_training import merge_counts, train_bpe, train_bpe_from_counts  # noqa: F401
-from utils.tokenizer_common import count_pretokens  # noqa: F401
-
 __all__ = ["Tokenizer", "bytes_per_token"]
 
 # encode_iterable holds back the last characters of its buffer: a pre-token that ends this far before the

@@ -45,7 +45,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from utils.checkpoint import latest_checkpoint, resume_checkpoint, save_checkpoint
 from utils.checks import check_bool, check_callable, check_choice, check_int, check_number, check_tensor, describe, fail
 from utils.env import QUICK_ENV, get_device, seed_everything
-from utils.lm import causal_lm_loss, get_batch, mask_tokens, masked_lm_loss  # noqa: F401  kept importable for chapter 7/8 code
 from utils.optim import as_scheduler, cosine_schedule
 
 __all__ = [

@@ -6,8 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 NB     ?=
+# jupyter lab refuses to start as root without --allow-root (containers and cloud VMs often run as root)
+USER_ID ?= $(shell id -u)
 
-.PHONY: setup data mathjax book test lab execute check-notebooks clean
+.PHONY: setup data mathjax book test lab student offline-kit execute check-notebooks clean
 
 $(READY): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +33,14 @@ book: setup data mathjax  ## build the website into _build/html with the committ
 test:  ## the set-up, then everything CI runs, each stage timed
 	bash scripts/test_all.sh
 
-lab: setup  ## JupyterLab on 127.0.0.1 only, with a login token (printed below)
-	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=.
+lab: setup  ## JupyterLab on 127.0.0.1 only, with a login token (printed below); --allow-root only for root
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=.$(if $(filter 0,$(USER_ID)), --allow-root)
+
+student: setup  ## the student version of every chapter (solutions out, stubs in) into student/
+	$(BIN)/python scripts/make_student.py
+
+offline-kit: setup data  ## a folder for rooms without a network: wheels for Python 3.11 and 3.12, the data cache, a README
+	$(BIN)/python scripts/make_offline_kit.py
 
 execute: setup data  ## run a notebook in full mode and stamp it: make execute NB=notebooks/01_history.ipynb
 	@test -n "$(NB)" || (echo "usage: make execute NB=notebooks/NN_name.ipynb" && exit 2)

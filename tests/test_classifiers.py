@@ -2,6 +2,7 @@
 label-word scoring against full forward passes, and saved predictions that load back and match their config."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -10,24 +11,29 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 
 import utils.predictions as predictions
 from utils.classifiers import (
+    DigitMLP,
     EncodedTexts,
     FineTuneRecipe,
     FineTuneResult,
     PromptScorer,
     SequenceClassifier,
+    SmallCNN,
     best_threshold,
     classification_loss,
     count_parameters,
     embed_texts,
     encode_texts,
+    few_shot_examples,
     fine_tune,
     label_word_log_probs,
+    load_text_dataset,
     mean_pool,
     predict_probs,
     set_trainable,
 )
 from utils.data import minilm_dir, smollm2_float32_dir
-from utils.transformer import Transformer, TransformerLM, preset, transformer_from_hf
+from utils.hf import transformer_from_hf
+from utils.transformer import Transformer, TransformerLM, preset
 
 
 def _classifier(pooling="mean", seed=0):
@@ -268,14 +274,15 @@ def test_every_prediction_name_has_a_default_recipe():
 
 def test_image_models_have_the_stated_shapes():
     images = torch.rand(3, 28, 28)
-    assert predictions.SmallCNN()(images).shape == (3, 10) and predictions.DigitMLP()(images).shape == (3, 10)
+    assert SmallCNN()(images).shape == (3, 10) and DigitMLP()(images).shape == (3, 10)
+    assert predictions.SmallCNN is SmallCNN  # still importable from where chapter 8 first had it
 
 
 def test_few_shot_examples_alternate_labels_from_the_training_split():
-    text = predictions.few_shot_examples(4)
+    text = few_shot_examples(4)
     answers = [line.rsplit(" ", 1)[-1] for line in text.strip().split("\n") if line.startswith("Sentiment:")]
     assert answers == ["negative", "positive", "negative", "positive"]
-    train_texts, _ = predictions.load_text_dataset("movie").split("train")
+    train_texts, _ = load_text_dataset("movie").split("train")
     first = text.split("\n")[0].removeprefix("Review: ")
     assert first in train_texts
 
@@ -288,3 +295,64 @@ def test_text_recipe_runs_the_twins_to_the_same_predictions():
     # Two optimizer steps of float32 training: the twins differ by rounding only (~1e-7 relative per operation).
     assert np.abs(ours.probs["val"] - theirs.probs["val"]).max() < 1e-4
     assert ours.n_trainable == theirs.n_trainable
+
+
+# ---------------------------------------------------------------------------- saved fine-tuned classifiers
+
+
+def _saved_sms_classifier(method="full"):
+    """A MiniLM fine-tuned for two steps on 8 SMS messages, saved as chapter 8 saves it (predictions and weights)."""
+    recipe = predictions.TextRecipe("sms", "minilm", method, lr=1e-3, epochs=1, batch_size=4, train_subset=8,
+                                    eval_subset=8, eval_splits=("val",))
+    run = predictions.run_recipe(recipe, "cpu")
+    predictions.save_predictions("sms-minilm-finetuned", run, recipe, quick=True)
+    return run, recipe
+
+
+def test_a_saved_classifier_loads_back_with_equal_logits(tmp_predictions):
+    run, recipe = _saved_sms_classifier()
+    model, tokenizer, config = predictions.finetuned_classifier("sms-minilm", quick=True)
+    assert (tmp_predictions / "sms-minilm-finetuned-quick.safetensors").is_file()
+    assert config["recipe"] == predictions.recipe_config(recipe) and config["label_names"] == ["ham", "spam"]
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    texts = ["WINNER!! Claim your free prize now", "see you at lunch?", "ok"]
+    encoded = encode_texts(tokenizer, texts, config["max_len"])
+    with torch.no_grad():
+        loaded = model(encoded.input_ids, encoded.attention_mask)
+        trained = run.model.eval()(encoded.input_ids, encoded.attention_mask)
+    assert loaded.shape == (3, 2) and torch.equal(loaded, trained)  # the same weights, the same operations
+    val_texts = predictions.load_text_dataset("sms").split("val")[0]
+    probs = predict_probs(model, encode_texts(tokenizer, [val_texts[i] for i in run.rows["val"]], config["max_len"]))
+    assert np.array_equal(probs, run.probs["val"])  # the saved predictions are this model's
+
+
+def test_a_saved_lora_classifier_holds_only_what_trained(tmp_predictions):
+    recipe = predictions.TextRecipe("movie", "minilm", "lora", lr=1e-3, epochs=1, batch_size=4, train_subset=8,
+                                    eval_subset=8, eval_splits=("val",))
+    run = predictions.run_recipe(recipe, "cpu")
+    predictions.save_predictions("movie-minilm-lora", run, recipe, quick=True)
+    model, _, _ = predictions.finetuned_classifier("movie-minilm-lora", quick=True)
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_predictions / "movie-minilm-lora-quick.safetensors"))
+    assert sum(t.numel() for t in saved.values()) == run.n_trainable < 0.02 * count_parameters(model)
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in saved.items())
+    assert all(torch.equal(state[k], v) for k, v in run.model.state_dict().items())
+
+
+def test_a_saved_classifier_whose_config_no_longer_matches_is_refused(tmp_predictions):
+    _saved_sms_classifier()
+    meta = tmp_predictions / "sms-minilm-finetuned-quick.weights.json"
+    config = json.loads(meta.read_text())
+    for field, value, message in (("method", "lora", "trains"), ("lr", 5e-5, "saved predictions"),
+                                  ("dataset", "bbc", "trains")):
+        changed = {**config, "recipe": {**config["recipe"], field: value}}
+        meta.write_text(json.dumps(changed))
+        with pytest.raises(ValueError, match=f"does not match its config: .*{message}"):
+            predictions.finetuned_classifier("sms-minilm", quick=True)
+    (tmp_predictions / "sms-minilm-finetuned-quick.json").unlink()  # no predictions to compare with: the shapes
+    meta.write_text(json.dumps({**config, "recipe": {**config["recipe"], "pooling": "mean", "lora_rank": 4,
+                                                     "method": "full"}, "label_names": ["a", "b", "c"]}))
+    with pytest.raises(ValueError, match="not the .* trainable parameters"):
+        predictions.finetuned_classifier("sms-minilm", quick=True)

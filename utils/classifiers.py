@@ -5,12 +5,14 @@ states ``(B, T, d_model)``, a pooling turns those into one vector per sentence (
 BERT's pooler) and a linear head gives the logits ``(B, n_classes)`` (:class:`SequenceClassifier`).
 :func:`fine_tune` trains any such model with ``utils.training.fit``; :func:`set_trainable` chooses what trains (all of
 it, LoRA adapters, the last blocks, or the head alone). A causal language model classifies without training by
-comparing the next-token log-probabilities of label words (:func:`label_word_log_probs`).
+comparing the next-token log-probabilities of label words (:func:`label_word_log_probs`). The chapter's image
+classifiers, a small CNN and chapter 2's kind of MLP, close the module (:class:`SmallCNN`, :class:`DigitMLP`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -24,11 +26,16 @@ from torch import Tensor, nn
 from utils.checks import check_choice, check_int, check_number, check_tensor, fail
 
 __all__ = [
-    "POOLINGS", "METHODS", "mean_pool", "SequenceClassifier", "EncodedTexts", "encode_texts", "classification_loss",
-    "predict_probs", "FineTuneRecipe", "FineTuneResult", "fine_tune", "set_trainable", "count_parameters",
-    "embed_texts", "label_word_log_probs", "best_threshold", "PromptScorer",
+    "TEXT_DATASETS", "SHIFT_DOMAINS", "load_text_dataset", "POOLINGS", "METHODS", "mean_pool", "SequenceClassifier",
+    "EncodedTexts", "encode_texts", "classification_loss", "predict_probs", "FineTuneRecipe", "FineTuneResult",
+    "fine_tune", "set_trainable", "count_parameters", "embed_texts", "SENTIMENT_PROMPT", "INSTRUCTION",
+    "few_shot_examples", "label_word_log_probs", "best_threshold", "PromptScorer", "SmallCNN", "DigitMLP",
 ]
 
+SENTIMENT_PROMPT = "Review: {text}\nSentiment:"  # what a prompted language model completes with a label word
+INSTRUCTION = "Is the sentiment of each movie review positive or negative?\n\n"  # the start of every prompt
+TEXT_DATASETS = ("movie", "movie3", "bbc", "sms")  # movie3: the 3-class variant with utils.data.NEUTRAL_BAND
+SHIFT_DOMAINS = ("tweets", "amazon", "nyt")  # other review domains, scored by the models trained on movie sentences
 POOLINGS = ("mean", "first", "pooler")  # mean of the real tokens; the first token ([CLS]); BERT's tanh pooler on it
 METHODS = ("full", "lora", "last_layers", "head")  # what fine-tuning trains (see set_trainable)
 
@@ -89,8 +96,26 @@ class SequenceClassifier(nn.Module):
 
 
 # =============================================================================================
-# 2. Sentences as tensors
+# 2. The datasets, and sentences as tensors
 # =============================================================================================
+
+
+def load_text_dataset(name: str):
+    """``utils.data``'s dataset for ``name`` in :data:`TEXT_DATASETS` or :data:`SHIFT_DOMAINS` (binary reviews).
+
+    Read once per process (the same object on later calls): treat it as read-only.
+    """
+    check_choice("name", name, TEXT_DATASETS + SHIFT_DOMAINS)
+    return _read_dataset(name)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_dataset(name: str):
+    from utils import data
+
+    if name in ("bbc", "sms"):
+        return data.load_bbc() if name == "bbc" else data.load_sms()
+    return data.load_reviews("movie" if name.startswith("movie") else name, 3 if name == "movie3" else 2)
 
 
 @dataclass
@@ -363,7 +388,7 @@ def set_trainable(classifier: SequenceClassifier, method: str, n_last: int = 2, 
 class PromptScorer:
     """Next-token log-probabilities of label words after a prompt, with the shared prefix computed once.
 
-    ``lm`` is a ``utils.transformer.TransformerLM`` (e.g. ``lm_from_hf`` of SmolLM2) and ``tokenizer`` its
+    ``lm`` is a ``utils.transformer.TransformerLM`` (e.g. ``utils.hf.lm_from_hf`` of SmolLM2) and ``tokenizer`` its
     ``transformers`` tokenizer. Every prompt is ``prefix + suffix``: the prefix (instructions, few-shot examples) goes
     through the model once, its keys and values are cached, and each batch of suffixes attends to them.
     """
@@ -371,7 +396,7 @@ class PromptScorer:
     def __init__(self, lm: nn.Module, tokenizer, prefix: str, label_words: Sequence[str]):
         if not hasattr(lm, "transformer") or not hasattr(lm, "lm_head"):
             fail(f"lm must be a utils.transformer.TransformerLM, got {type(lm).__name__}", TypeError,
-                 "convert a transformers model with utils.transformer.lm_from_hf")
+                 "convert a transformers model with utils.hf.lm_from_hf")
         if isinstance(label_words, str) or len(label_words) < 2:
             fail(f"label_words must be a list of at least two words, got {label_words!r}", ValueError)
         self.lm, self.tokenizer = lm, tokenizer
@@ -424,6 +449,20 @@ class PromptScorer:
         return torch.cat(out).double().numpy()
 
 
+def few_shot_examples(n_shots: int) -> str:
+    """The few-shot part of the prompt: ``n_shots`` training movie sentences, alternating negative and positive,
+    each as :data:`SENTIMENT_PROMPT` followed by its label word."""
+    n_shots = check_int("n_shots", n_shots, minimum=0, maximum=16)
+    texts, labels = load_text_dataset("movie").split("train")
+    rng = np.random.default_rng(0)
+    chosen = []
+    for k in range(n_shots):
+        pool = [i for i in np.flatnonzero(np.asarray(labels) == k % 2) if len(texts[i]) < 120]  # short ones: cheaper
+        chosen.append(int(rng.choice(pool)))
+    names = ("negative", "positive")
+    return "".join(SENTIMENT_PROMPT.format(text=texts[i]) + f" {names[labels[i]]}\n\n" for i in chosen)
+
+
 def label_word_log_probs(lm: nn.Module, tokenizer, prompts: Sequence[str], label_words: Sequence[str],
                          batch_size: int = 16) -> np.ndarray:
     """``log p(first token of each label word | prompt)``: float64 ``(N, K)`` for ``N`` prompts and ``K`` words.
@@ -449,3 +488,37 @@ def best_threshold(scores, labels) -> float:
     candidates = np.concatenate([[distinct[0] - 1.0], (distinct[1:] + distinct[:-1]) / 2, [distinct[-1] + 1.0]])
     accuracies = [np.mean((scores > t) == labels) for t in candidates]
     return float(candidates[int(np.argmax(accuracies))])
+
+
+# =============================================================================================
+# 5. Images: the digits' classifiers
+# =============================================================================================
+
+
+class SmallCNN(nn.Module):
+    """Two 3×3 convolutions (16 and 32 channels, ReLU, 2×2 max-pooling) and a linear layer: ``(B, 28, 28) -> (B, 10)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 14, 14)
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 7, 7)
+        )
+        self.head = nn.Linear(32 * 7 * 7, 10)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 10)`` of images ``(B, 28, 28)`` with values in [0, 1]."""
+        return self.head(self.features(images.unsqueeze(1)).flatten(1))  # (B, 1, 28, 28) -> (B, 1568) -> (B, 10)
+
+
+class DigitMLP(nn.Module):
+    """Chapter 2's model: flattened pixels, one hidden layer of 128 tanh units: ``(B, 28, 28) -> (B, 10)``."""
+
+    def __init__(self, hidden: int = 128):
+        super().__init__()
+        hidden = check_int("hidden", hidden, minimum=1)
+        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.Tanh(), nn.Linear(hidden, 10))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 10)``."""
+        return self.layers(images)

@@ -5,7 +5,8 @@ runs it (all training through ``utils.training.fit``) and returns a :class:`Clas
 validation and test splits (and, for models trained on the movie sentences, on the test splits of the tweet, Amazon
 and NYT sentences), with the labels, the rows used, the time and the trainable parameters.
 :func:`save_predictions` writes them to ``utils.env.cache_dir() / "predictions"`` with their recipe;
-:func:`classifier_predictions` loads them if present and recomputes them otherwise (seconds in quick mode).
+:func:`classifier_predictions` loads them if present and recomputes them otherwise (seconds in quick mode);
+:func:`finetuned_classifier` does the same for the weights of the fine-tuned text classifiers (chapter 10's models).
 """
 
 from __future__ import annotations
@@ -23,19 +24,17 @@ import torch
 from torch import nn
 
 from utils.checks import check_bool, check_choice, check_int, fail
+from utils.classifiers import (  # noqa: F401  (importable from here too, as chapters 8 and 9 first did)
+    INSTRUCTION, SENTIMENT_PROMPT, SHIFT_DOMAINS, TEXT_DATASETS, DigitMLP, SmallCNN, few_shot_examples,
+    load_text_dataset)
 
 __all__ = [
-    "TEXT_DATASETS", "SHIFT_DOMAINS", "TfidfRecipe", "FrozenRecipe", "TextRecipe", "PromptRecipe", "ImageRecipe",
-    "ClassifierRun", "run_recipe", "load_text_dataset", "PREDICTION_NAMES", "default_recipe", "predictions_dir",
-    "save_predictions", "load_predictions", "classifier_predictions", "SmallCNN", "DigitMLP", "few_shot_examples",
-    "recipe_config",
+    "TfidfRecipe", "FrozenRecipe", "TextRecipe", "PromptRecipe", "ImageRecipe", "ClassifierRun", "run_recipe",
+    "PREDICTION_NAMES", "default_recipe", "predictions_dir", "save_predictions", "load_predictions",
+    "classifier_predictions", "recipe_config", "FINETUNED_NAMES", "finetuned_classifier",
 ]
 
-TEXT_DATASETS = ("movie", "movie3", "bbc", "sms")  # movie3: the 3-class variant with utils.data.NEUTRAL_BAND
-SHIFT_DOMAINS = ("tweets", "amazon", "nyt")  # other review domains, scored by the models trained on movie sentences
 MODELS = ("minilm", "minilm-hf", "encoder")  # ours with MiniLM's weights; AutoModelForSequenceClassification; ch. 6
-SENTIMENT_PROMPT = "Review: {text}\nSentiment:"
-INSTRUCTION = "Is the sentiment of each movie review positive or negative?\n\n"
 
 
 # =============================================================================================
@@ -161,24 +160,6 @@ def _check_recipe(recipe) -> None:
 # =============================================================================================
 
 
-def load_text_dataset(name: str):
-    """``utils.data``'s dataset for ``name`` in :data:`TEXT_DATASETS` or :data:`SHIFT_DOMAINS` (binary reviews).
-
-    Read once per process (the same object on later calls): treat it as read-only.
-    """
-    check_choice("name", name, TEXT_DATASETS + SHIFT_DOMAINS)
-    return _read_dataset(name)
-
-
-@functools.lru_cache(maxsize=8)
-def _read_dataset(name: str):
-    from utils import data
-
-    if name in ("bbc", "sms"):
-        return data.load_bbc() if name == "bbc" else data.load_sms()
-    return data.load_reviews("movie" if name.startswith("movie") else name, 3 if name == "movie3" else 2)
-
-
 def _subset(n_total: int, n: int | None) -> np.ndarray:
     """The first ``n`` rows of a fixed shuffle (seed 0) of ``range(n_total)``, sorted; all rows when ``n`` is None."""
     if n is None or n >= n_total:
@@ -249,17 +230,12 @@ def _run(splits, probs, seconds, n_trainable, info, model) -> ClassifierRun:
     return ClassifierRun(probs, labels, rows, seconds, n_trainable, info, model)
 
 
-def _our_minilm(device) -> nn.Module:
-    from utils.transformer import transformer_from_hf
-
-    return transformer_from_hf(_minilm()[1]).to(device)
-
-
 def _run_frozen(recipe: FrozenRecipe, device) -> ClassifierRun:
     from utils.classifiers import embed_texts, encode_texts
+    from utils.hf import transformer_from_hf
 
     splits = _splits(recipe.dataset, recipe.eval_subset, recipe.train_subset)
-    encoder, tokenizer = _our_minilm(device), _minilm()[0]
+    encoder, tokenizer = transformer_from_hf(_minilm()[1]).to(device), _minilm()[0]
     started = time.perf_counter()
     features = {s: embed_texts(encoder, encode_texts(tokenizer, t, recipe.max_len)) for s, (t, _, _) in splits.items()}
     embed_seconds = time.perf_counter() - started
@@ -292,10 +268,10 @@ def _hf_classifier(n_classes: int, seed: int):
 def _text_model(recipe: TextRecipe, n_classes: int, device):
     """``(model, tokenizer)``: the classifier of the recipe before fine-tuning; the twins start from equal weights."""
     from utils.classifiers import SequenceClassifier, set_trainable
-    from utils.transformer import transformer_from_hf
+    from utils.hf import transformer_from_hf
 
     if recipe.model == "encoder":
-        from utils.checkpoint import load_pretrained_encoder
+        from utils.pretrained import load_pretrained_encoder
 
         encoder, tokenizer, _ = load_pretrained_encoder(quick=recipe.quick_encoder, device=device)
         torch.manual_seed(recipe.seed)
@@ -337,23 +313,10 @@ def _run_text(recipe: TextRecipe, device, progress) -> ClassifierRun:
 @functools.lru_cache(maxsize=1)
 def _smollm2_ours():
     from utils.data import load_smollm2
-    from utils.transformer import lm_from_hf
+    from utils.hf import lm_from_hf
 
     tokenizer, hf_lm = load_smollm2()
     return tokenizer, lm_from_hf(hf_lm)
-
-
-def few_shot_examples(n_shots: int) -> str:
-    """The few-shot part of the prompt: ``n_shots`` training sentences, alternating negative and positive."""
-    n_shots = check_int("n_shots", n_shots, minimum=0, maximum=16)
-    texts, labels = load_text_dataset("movie").split("train")
-    rng = np.random.default_rng(0)
-    chosen = []
-    for k in range(n_shots):
-        pool = [i for i in np.flatnonzero(np.asarray(labels) == k % 2) if len(texts[i]) < 120]  # short ones: cheaper
-        chosen.append(int(rng.choice(pool)))
-    names = ("negative", "positive")
-    return "".join(SENTIMENT_PROMPT.format(text=texts[i]) + f" {names[labels[i]]}\n\n" for i in chosen)
 
 
 def _run_prompt(recipe: PromptRecipe, device) -> ClassifierRun:
@@ -372,35 +335,6 @@ def _run_prompt(recipe: PromptRecipe, device) -> ClassifierRun:
     info = {"score_seconds": seconds, "prompt_tokens": int(scorer.prefix_ids.shape[1]),
             "log_probs": {s: lp.tolist() for s, lp in log_probs.items()}}
     return _run(splits, probs, 0.0, 0, info, None)
-
-
-class SmallCNN(nn.Module):
-    """Two 3×3 convolutions (16 and 32 channels, ReLU, 2×2 max-pooling) and a linear layer: ``(B, 28, 28) -> (B, 10)``."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 14, 14)
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 7, 7)
-        )
-        self.head = nn.Linear(32 * 7 * 7, 10)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 10)`` of images ``(B, 28, 28)`` with values in [0, 1]."""
-        return self.head(self.features(images.unsqueeze(1)).flatten(1))  # (B, 1, 28, 28) -> (B, 1568) -> (B, 10)
-
-
-class DigitMLP(nn.Module):
-    """Chapter 2's model: flattened pixels, one hidden layer of 128 tanh units: ``(B, 28, 28) -> (B, 10)``."""
-
-    def __init__(self, hidden: int = 128):
-        super().__init__()
-        hidden = check_int("hidden", hidden, minimum=1)
-        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.Tanh(), nn.Linear(hidden, 10))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 10)``."""
-        return self.layers(images)
 
 
 def _image_loss(model: nn.Module, batch) -> tuple[torch.Tensor, int]:
@@ -488,7 +422,8 @@ def default_recipe(name: str, quick: bool):
 
 
 def predictions_dir() -> Path:
-    """``utils.env.cache_dir() / "predictions"``: one ``<name>[-quick].npz`` and ``.json`` per saved model."""
+    """``utils.env.cache_dir() / "predictions"``: one ``<name>[-quick].npz`` and ``.json`` per saved model (and,
+    for the fine-tuned text classifiers, ``<name>[-quick].safetensors`` and ``.weights.json``)."""
     from utils.env import cache_dir
 
     return cache_dir() / "predictions"
@@ -518,6 +453,8 @@ def save_predictions(name: str, run: ClassifierRun, recipe, quick: bool) -> Path
                                                                      ("rows", run.rows)) for split in run.probs}
     np.savez(npz.with_suffix(".partial.npz"), **arrays)
     npz.with_suffix(".partial.npz").replace(npz)
+    if name in _FINETUNED.values():  # its weights too, for chapter 10; none kept from an older run
+        _save_weights(name, run.model, recipe, quick)
     config = {"name": name, "mode": "quick" if quick else "full", "recipe": recipe_dict,
               "splits": sorted(run.probs), "seconds": run.seconds, "n_trainable": run.n_trainable,
               "accuracy": {s: run.accuracy(s) for s in run.probs},
@@ -564,4 +501,99 @@ def classifier_predictions(name: str, quick: bool | None = None) -> dict:
         recipe = default_recipe(name, quick)
         save_predictions(name, run_recipe(recipe), recipe, quick)
         found = load_predictions(name, quick)
+    return found
+
+
+# =============================================================================================
+# 5. Saved fine-tuned classifiers, for chapter 10
+# =============================================================================================
+
+_FINETUNED = {"movie-minilm": "movie-minilm-finetuned", "movie-minilm-lora": "movie-minilm-lora",
+              "movie-encoder": "movie-encoder-finetuned", "movie3-minilm": "movie3-minilm-finetuned",
+              "bbc-minilm": "bbc-minilm-finetuned", "sms-minilm": "sms-minilm-finetuned"}  # name -> predictions' name
+FINETUNED_NAMES = tuple(_FINETUNED)  # the fine-tuned text classifiers whose weights are saved
+
+
+def _weight_paths(name: str, quick: bool) -> tuple[Path, Path]:
+    npz, _ = _paths(name, quick)
+    return npz.with_suffix(".safetensors"), npz.with_suffix(".weights.json")
+
+
+def _save_weights(name: str, model, recipe, quick: bool) -> None:
+    """The parameters training changed (all, or LoRA's adapters and the head) as safetensors, the recipe as JSON."""
+    from safetensors.torch import save_file
+
+    from utils.classifiers import SequenceClassifier
+
+    weights, meta = _weight_paths(name, quick)
+    meta.unlink(missing_ok=True)
+    weights.unlink(missing_ok=True)
+    if isinstance(model, SequenceClassifier):  # else a run whose model was dropped: nothing kept
+        tensors = {k: p.detach().cpu().contiguous() for k, p in model.named_parameters() if p.requires_grad}
+        save_file(tensors, str(weights.with_suffix(".partial.safetensors")))
+        weights.with_suffix(".partial.safetensors").replace(weights)
+        meta.write_text(json.dumps({"name": name, "mode": "quick" if quick else "full",
+                                    "recipe": recipe_config(recipe), "max_len": recipe.max_len,
+                                    "label_names": list(load_text_dataset(recipe.dataset).label_names)}, indent=1))
+
+
+def _text_recipe(saved: dict) -> TextRecipe | None:
+    if saved.get("kind") != "TextRecipe":
+        return None
+    return TextRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k != "kind"})
+
+
+def _load_weights(name: str, quick: bool):
+    """``(model, tokenizer, config)`` from the saved files of ``name``; None when they are absent."""
+    from safetensors.torch import load_file
+
+    weights, meta = _weight_paths(name, quick)
+    if not (weights.is_file() and meta.is_file()):
+        return None
+    config = json.loads(meta.read_text())
+    recipe, wanted = _text_recipe(config["recipe"]), default_recipe(name, quick)
+    predictions = load_predictions(name, quick)
+    what = lambda r: (r.dataset, r.model, r.method)  # noqa: E731
+    problem = ("its recipe is not a TextRecipe" if recipe is None
+               else f"its recipe trains {what(recipe)}, the name {what(wanted)}" if what(recipe) != what(wanted)
+               else "its recipe is not the one of the saved predictions"
+               if predictions is not None and predictions["config"]["recipe"] != config["recipe"] else None)
+    if problem is None:
+        model, tokenizer = _text_model(recipe, len(config["label_names"]), "cpu")
+        trainable, tensors = {k: p for k, p in model.named_parameters() if p.requires_grad}, load_file(str(weights))
+        if {k: p.shape for k, p in trainable.items()} != {k: t.shape for k, t in tensors.items()}:
+            problem = f"its {len(tensors)} tensors are not the {len(trainable)} trainable parameters of its recipe"
+    if problem is not None:
+        fail(f"the saved classifier {weights} does not match its config: {problem}", ValueError,
+             f"delete {weights} and {meta}; finetuned_classifier trains and saves it again")
+    with torch.no_grad():
+        for key, parameter in trainable.items():
+            parameter.copy_(tensors[key])
+    return model.requires_grad_(False).eval(), tokenizer, config
+
+
+def finetuned_classifier(name: str = "movie-minilm", quick: bool | None = None):
+    """Chapter 8's fine-tuned text classifier ``name`` (one of :data:`FINETUNED_NAMES`): ``(model, tokenizer, config)``.
+
+    ``model``: a ``utils.classifiers.SequenceClassifier`` on the CPU, in eval mode, frozen; ``model(input_ids,
+    attention_mask)`` gives logits ``(B, n_classes)`` for the int64 ``(B, T)`` tensors of
+    ``utils.classifiers.encode_texts(tokenizer, texts, config["max_len"])``. ``config``: the recipe, ``max_len``,
+    ``label_names``. Loaded from :func:`predictions_dir`, where chapter 8 and :func:`classifier_predictions` save the
+    weights; when absent, trained (with the recipe of the saved predictions, else :func:`default_recipe`: seconds in
+    quick mode, minutes in full mode) and saved. ``quick`` defaults to ``utils.env.quick_mode()``.
+    """
+    from utils.env import quick_mode
+
+    check_choice("name", name, FINETUNED_NAMES)
+    quick, prediction_name = quick_mode() if quick is None else check_bool("quick", quick), _FINETUNED[name]
+    found = _load_weights(prediction_name, quick)
+    if found is None:
+        saved = load_predictions(prediction_name, quick)
+        recipe = default_recipe(prediction_name, quick) if saved is None else _text_recipe(saved["config"]["recipe"])
+        run = run_recipe(recipe)
+        if saved is None:
+            save_predictions(prediction_name, run, recipe, quick)  # the predictions and the weights
+        else:
+            _save_weights(prediction_name, run.model, recipe, quick)
+        found = _load_weights(prediction_name, quick)
     return found

@@ -6,6 +6,10 @@
    outputs come from (the `course_stamp` that `python -m utils.notebook execute NB` writes into the
    notebook metadata), or a warning when the notebook has not been executed in full mode.
 3. A fix for repeated inline <script> tags (a JavaScript error on every page otherwise).
+4. The chapter opening: above the stamp banner, the chapter's measured run times (quick mode on a CPU, full mode
+   on a CPU, a GPU where recorded), taken from its stamp, and a link to its student version, which the build
+   writes into the site's student/ folder (scripts/make_student.py).
+5. The instructor guide's agendas and run-time tables, computed from the stamps (book/_ext/course_agendas.py).
 
 The banner is added on Sphinx's `source-read` event: for a notebook, myst-nb parses exactly the
 text this event hands over (the notebook's JSON), so adding Markdown to the first cell there is
@@ -25,6 +29,7 @@ LOCAL_MATHJAX = "mathjax/tex-chtml.js"  # relative to book/_static, i.e. to the 
 STATIC_DIR = "book/_static"
 # Same version as scripts/fetch_mathjax.py pins.
 CDN_MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3.2.2/es5/tex-chtml.js"
+STUDENT_DIR = "student"  # in the site, beside notebooks/: the student versions of the chapters
 REQUIRED_KEYS = ("mode", "device", "wall_time_s", "executed_at")
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]<>#|~$])")
 
@@ -139,15 +144,48 @@ def _as_text(source: str | list[str]) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def add_banner(notebook_json: str, notebook: str = "<this notebook>") -> str:
-    """Return the notebook JSON with the stamp banner placed right under the title.
+def opening_markdown(stamp: dict[str, Any] | None, recording: dict[str, Any] | None = None,
+                     student_href: str | None = None) -> str:
+    """The `Time to run` admonition (class `course-run-times`) that opens a chapter.
 
-    The banner goes into the first Markdown cell, just after its first `# ` heading line, so it
-    sits under the page title and above the cell's "What you will learn". A notebook whose first
-    Markdown cell has no level-1 heading gets the banner as a new first cell.
+    "Time to run, measured (this chapter's stamp): quick mode on a CPU <t> · full mode on a CPU <t> · on a GPU <t>
+    (<device>)", each "not measured" (or "not recorded" for the GPU) when the stamp has no such run; then, with
+    `student_href`, a download link to the chapter's student version and what to do with it.
+    """
+    from course_agendas import run_times
+
+    times = run_times(stamp, recording)
+
+    def shown(key: str, missing: str = "not measured") -> str:
+        return missing if times[key] is None else format_duration(times[key])
+
+    gpu = shown("gpu_s", "not recorded")
+    if times["gpu_s"] is not None:
+        gpu += f" ({escape_markdown(times['gpu_device'])})"
+    body = (f"Measured, from this chapter's stamp: quick mode (`COURSE_QUICK=1`) on a CPU **{shown('quick_cpu_s')}** "
+            f"· full mode on a CPU **{shown('full_cpu_s')}** · on a GPU **{gpu}**.")
+    if student_href:
+        name = student_href.rsplit("/", 1)[-1]
+        body += (f"\n\nStudent version, the exercises as stubs and no solutions: "
+                 f'<a class="course-student" href="{student_href}" download>{name}</a>. Save it in the course\'s '
+                 "`student/` folder (`make student` writes the same files there) and open it in JupyterLab, or upload "
+                 "it to Colab (File → Upload notebook): its first cell fetches the course there.")
+    return f"```{{admonition}} Time to run\n:class: course-run-times\n{body}\n```"
+
+
+def add_banner(notebook_json: str, notebook: str = "<this notebook>", recording: dict[str, Any] | None = None,
+               student_href: str | None = None) -> str:
+    """Return the notebook JSON with the chapter opening and the stamp banner placed right under the title.
+
+    They go into the first Markdown cell, just after its first `# ` heading line, so they sit under the page
+    title and above the cell's "What you will learn": first the `Time to run` admonition
+    (:func:`opening_markdown`), then the stamp banner (:func:`stamp_markdown`). A notebook whose first Markdown
+    cell has no level-1 heading gets them as a new first cell.
     """
     content = json.loads(notebook_json)
-    banner = stamp_markdown(content.get("metadata", {}).get(STAMP_KEY), notebook)
+    stamp = content.get("metadata", {}).get(STAMP_KEY)
+    banner = stamp_markdown(stamp, notebook)
+    banner = f"{opening_markdown(stamp, recording, student_href)}\n\n{banner}"
     cells = content.setdefault("cells", [])
     for cell in cells:
         if cell.get("cell_type") != "markdown":
@@ -194,18 +232,42 @@ def _choose_mathjax(app, config) -> None:
 
 
 def _insert_stamp_banner(app, docname: str, source: list[str]) -> None:
-    """source-read: add the stamp banner to notebook pages."""
+    """source-read: add the chapter opening and the stamp banner to notebook pages, the agendas to the guide's."""
     from sphinx.util import logging
+
+    import course_agendas
 
     path = Path(app.env.doc2path(docname))
     if path.suffix != ".ipynb":
+        if "{course-agenda}" in source[0] or "{course-run-times}" in source[0]:
+            chapters = course_agendas.read_chapters(Path(app.srcdir) / "notebooks")
+            source[0] = course_agendas.expand_blocks(source[0], chapters)
         return
+    relative = path.relative_to(app.srcdir).as_posix()
+    student_href = None
+    if (Path(app.outdir) / STUDENT_DIR / path.name).is_file():
+        student_href = "../" * docname.count("/") + f"{STUDENT_DIR}/{path.name}"
+    recording = course_agendas.gpu_recordings(Path(app.srcdir) / "notebooks" / "recorded").get(relative)
     try:
-        source[0] = add_banner(source[0], path.relative_to(app.srcdir).as_posix())
+        source[0] = add_banner(source[0], relative, recording, student_href)
     except (ValueError, TypeError) as error:
         logging.getLogger(__name__).warning(
             f"cannot read the course stamp: {error}", location=docname, type="course", subtype="stamp"
         )
+
+
+def _write_student_versions(app) -> None:
+    """builder-inited: the student version of every chapter into the site's student/ folder (linked from each chapter)."""
+    from sphinx.util import logging
+
+    if app.builder.format != "html":
+        return
+    from course_agendas import _make_student
+
+    make_student = _make_student()
+    chapters = make_student.chapter_paths(Path(app.srcdir) / "notebooks")
+    written = make_student.write_student_versions(chapters, Path(app.outdir) / STUDENT_DIR)
+    logging.getLogger(__name__).info(f"course_ext: {len(written)} student notebooks in {STUDENT_DIR}/")
 
 
 def _dedupe_inline_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -231,6 +293,7 @@ def _dedupe_inline_scripts(app, pagename, templatename, context, doctree) -> Non
 
 def setup(app) -> dict[str, Any]:
     app.connect("config-inited", _choose_mathjax, priority=400)  # before Sphinx validates html_static_path
+    app.connect("builder-inited", _write_student_versions)
     app.connect("source-read", _insert_stamp_banner)
     app.connect("html-page-context", _dedupe_inline_scripts, priority=900)  # after others add scripts
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.attention import (
+    CrossAttention,
     KVCache,
     MultiHeadSelfAttention,
     attention_error_bound,
@@ -305,6 +306,45 @@ def test_grouped_query_attention_equals_explicit_repeat():
             assert_close(gqa(x), full(x), TOL, "GQA vs repeated heads")
     kv = torch.randn(2, 3, 4, 5)
     assert torch.equal(repeat_kv(kv, 2), torch.repeat_interleave(kv, 2, dim=1))
+
+
+# ---------------------------------------------------------------- cross-attention
+
+
+def test_cross_attention_on_its_own_input_is_non_causal_self_attention():
+    cross = CrossAttention(32, 4).eval()
+    assert isinstance(cross, MultiHeadSelfAttention) and not cross.causal  # the same projections and head split
+    self_attention = MultiHeadSelfAttention(32, 4).eval()
+    self_attention.load_state_dict(cross.state_dict())  # same parameter names: q_proj, k_proj, v_proj, out_proj
+    x = torch.randn(2, 6, 32)
+    keep = padding_mask(torch.tensor([6, 3]))  # (B, 1, 1, T)
+    real = keep[:, 0, 0]  # (B, T): compare real tokens only
+    with torch.no_grad():
+        for use_sdpa in (True, False):
+            cross.use_sdpa = self_attention.use_sdpa = use_sdpa
+            assert_close(cross(x, x, keep)[real], self_attention(x, mask=keep)[real], TOL, f"use_sdpa={use_sdpa}")
+
+
+@pytest.mark.parametrize("use_sdpa", [True, False])
+def test_cross_attention_fully_masked_row_gives_zeros_no_nan_and_finite_grads(use_sdpa):
+    cross = CrossAttention(32, 4, n_kv_heads=2)  # grouped-query cross-attention too
+    cross.use_sdpa = use_sdpa
+    x, memory = torch.randn(3, 5, 32, requires_grad=True), torch.randn(3, 7, 32, requires_grad=True)
+    keep = padding_mask(torch.tensor([7, 4, 0]))  # sequence 2 has no source token at all
+    keep = keep.expand(3, 1, 5, 7).clone()  # (B, 1, T, S)
+    keep[1, 0, 3] = False  # query 3 of sequence 1 may attend to nothing either
+    out = cross(x, memory, keep)  # (B, T, d_model)
+    no_key = ~keep.any(dim=-1)[:, 0]  # (B, T): the queries with no source token
+    assert no_key.sum() == 5 + 1
+    # a query that sees nothing gets attention output 0, so the module outputs out_proj(0) = out_proj.bias
+    assert_close(out[no_key], cross.out_proj.bias.expand(6, 32), 0.0, "fully masked queries")
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(memory.grad).all()
+    assert torch.all(memory.grad[2] == 0)  # nothing attended to the source of sequence 2
+    with torch.no_grad():
+        cross.use_sdpa = not use_sdpa
+        other_path = cross(x, memory, keep)
+    assert_close(out, other_path, TOL, "fused vs teaching path")
 
 
 @pytest.mark.parametrize("use_sdpa", [True, False])

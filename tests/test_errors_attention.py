@@ -14,6 +14,8 @@ ROTARY = attention.RotaryEmbedding(8)
 COS, SIN = ROTARY(torch.arange(6))  # (6, 8) each: tables for 6 positions
 ATTN = attention.MultiHeadSelfAttention(32, 4)  # d_model 32, 4 heads of 8
 X = torch.randn(2, 5, 32)  # (B, T, d_model)
+CROSS = attention.CrossAttention(32, 4)
+MEMORY = torch.randn(2, 7, 32)  # (B, S, d_model): an encoder output of 7 source tokens
 
 
 def _cache_with(k_new, v_new):
@@ -172,6 +174,20 @@ CASES = [
              lambda: ATTN(X, rope=(COS, SIN)), ValueError, "positions"),
     BadInput("utils.attention.MultiHeadSelfAttention", "a list as the cache", lambda: ATTN(X, cache=[]),
              TypeError, "cache"),
+    BadInput("utils.attention.CrossAttention", "d_model not divisible by n_heads",
+             lambda: attention.CrossAttention(30, 4), ValueError, "n_heads"),
+    BadInput("utils.attention.CrossAttention", "memory of another width", lambda: CROSS(X, torch.randn(2, 7, 16)),
+             ValueError, "memory"),
+    BadInput("utils.attention.CrossAttention", "memory of another batch size", lambda: CROSS(X, torch.randn(3, 7, 32)),
+             ValueError, "memory"),
+    BadInput("utils.attention.CrossAttention", "memory without the batch axis", lambda: CROSS(X, MEMORY[0]),
+             ValueError, "memory"),
+    BadInput("utils.attention.CrossAttention", "a memory mask over the target tokens instead of the source",
+             lambda: CROSS(X, MEMORY, torch.ones(2, 1, 1, 5, dtype=torch.bool)), ValueError, "mask"),
+    BadInput("utils.attention.CrossAttention", "a 0/1 attention_mask as the memory mask",
+             lambda: CROSS(X, MEMORY, torch.ones(2, 1, 1, 7, dtype=torch.long)), TypeError, "bool"),
+    BadInput("utils.attention.CrossAttention", "decoder token ids instead of vectors",
+             lambda: CROSS(torch.randint(0, 32, (2, 5, 32)), MEMORY), TypeError, "x"),
     # the exercise checkers
     BadInput("utils.exercises.attention.check_masked_softmax", "None (the defining cell did not run)",
              lambda: exercises_attention.check_masked_softmax(None), ExerciseError, "masked_softmax"),

@@ -1,15 +1,19 @@
-"""Bad input to chapter 5's modules (utils.transformer, utils.hf and its exercise checkers): a clear error, raised
-in utils, that names the argument; and the behaviour the checks protect (top_k=0 is off, init once, dropout)."""
+"""Bad input to chapter 5's modules (utils.transformer, utils.generation, utils.encoder_decoder, utils.hf and its
+exercise checkers): a clear error, raised in utils, that names the argument; and the behaviour the checks protect
+(top_k=0 is off, init once, dropout)."""
 
 import pytest
 import torch
 import transformers
 
+import utils.encoder_decoder as encoder_decoder
 import utils.exercises.transformer as exercises_transformer
+import utils.generation as generation
 import utils.hf as hf
 import utils.transformer as tr
 from bad_inputs import BadInput, assert_clear_error, case_id
 from utils.exercises import ExerciseError
+from utils.generation import generate
 
 TINY = tr.preset("tiny-gpt2")  # vocab 99, max_seq_len 32, d_model 32, 4 heads, 2 layers
 BERT = tr.Transformer(tr.preset("tiny-bert")).eval()
@@ -17,8 +21,8 @@ GPT = tr.TransformerLM(TINY).eval()
 IDS = torch.randint(0, 99, (2, 5), generator=torch.Generator().manual_seed(0))  # (B, T) token ids
 X = torch.randn(2, 5, 32)  # (B, T, d_model)
 BLOCK = tr.TransformerBlock(TINY)
-DECODER_BLOCK = tr.DecoderBlock(TINY)
-SEQ2SEQ = tr.EncoderDecoder(TINY)
+DECODER_BLOCK = encoder_decoder.DecoderBlock(TINY)
+SEQ2SEQ = encoder_decoder.EncoderDecoder(TINY)
 HF_GPT2 = transformers.GPT2Model(hf.hf_config(TINY, "gpt2")).eval()
 HF_BERT_STATE = hf.to_hf(BERT, "bert").state_dict()
 
@@ -117,25 +121,25 @@ CASES = [
     BadInput("utils.transformer.TransformerLM", "a config as a dict", lambda: tr.TransformerLM(tr.PRESETS["gpt2"]),
              TypeError, "config"),
     # generation
-    BadInput("utils.transformer.generate", "1-D input ids", lambda: tr.generate(GPT, IDS[0], 3), ValueError,
+    BadInput("utils.generation.generate", "1-D input ids", lambda: generate(GPT, IDS[0], 3), ValueError,
              "ids[None]"),
-    BadInput("utils.transformer.generate", "a negative temperature", lambda: tr.generate(GPT, IDS, 3, temperature=-1.0),
+    BadInput("utils.generation.generate", "a negative temperature", lambda: generate(GPT, IDS, 3, temperature=-1.0),
              ValueError, "temperature"),
-    BadInput("utils.transformer.generate", "a negative top_k", lambda: tr.generate(GPT, IDS, 3, temperature=1.0,
+    BadInput("utils.generation.generate", "a negative top_k", lambda: generate(GPT, IDS, 3, temperature=1.0,
                                                                                     top_k=-5), ValueError, "top_k"),
-    BadInput("utils.transformer.generate", "a float top_k", lambda: tr.generate(GPT, IDS, 3, temperature=1.0,
+    BadInput("utils.generation.generate", "a float top_k", lambda: generate(GPT, IDS, 3, temperature=1.0,
                                                                                  top_k=2.5), TypeError, "top_k"),
-    BadInput("utils.transformer.generate", "a float number of tokens", lambda: tr.generate(GPT, IDS, 3.0),
+    BadInput("utils.generation.generate", "a float number of tokens", lambda: generate(GPT, IDS, 3.0),
              TypeError, "max_new_tokens"),
-    BadInput("utils.transformer.generate", "a negative number of tokens", lambda: tr.generate(GPT, IDS, -1),
+    BadInput("utils.generation.generate", "a negative number of tokens", lambda: generate(GPT, IDS, -1),
              ValueError, "max_new_tokens"),
-    BadInput("utils.transformer.generate", "the bare Transformer (no LM head)",
-             lambda: tr.generate(GPT.transformer, IDS, 3), TypeError, "model"),
-    BadInput("utils.transformer.generate", "an eos id outside the vocabulary",
-             lambda: tr.generate(GPT, IDS, 3, eos_token_id=99), ValueError, "eos_token_id"),
-    BadInput("utils.transformer.generate", "a seed instead of a generator",
-             lambda: tr.generate(GPT, IDS, 3, temperature=1.0, generator=0), TypeError, "generator"),
-    BadInput("utils.transformer.generate", "prompt and new tokens past max_seq_len", lambda: tr.generate(GPT, IDS, 30),
+    BadInput("utils.generation.generate", "the bare Transformer (no LM head)",
+             lambda: generate(GPT.transformer, IDS, 3), TypeError, "model"),
+    BadInput("utils.generation.generate", "an eos id outside the vocabulary",
+             lambda: generate(GPT, IDS, 3, eos_token_id=99), ValueError, "eos_token_id"),
+    BadInput("utils.generation.generate", "a seed instead of a generator",
+             lambda: generate(GPT, IDS, 3, temperature=1.0, generator=0), TypeError, "generator"),
+    BadInput("utils.generation.generate", "prompt and new tokens past max_seq_len", lambda: generate(GPT, IDS, 30),
              ValueError, "max_seq_len"),
     # parameter counts
     BadInput("utils.transformer.parameter_breakdown", "a model instead of its config",
@@ -145,23 +149,21 @@ CASES = [
     BadInput("utils.transformer.parameter_count", "a preset name", lambda: tr.parameter_count("gpt2"),
              TypeError, "config"),
     # the encoder-decoder
-    BadInput("utils.transformer.CrossAttention", "d_model not divisible by n_heads", lambda: tr.CrossAttention(30, 4),
-             ValueError, "n_heads"),
-    BadInput("utils.transformer.DecoderBlock", "memory of another width",
+    BadInput("utils.encoder_decoder.DecoderBlock", "memory of another width",
              lambda: DECODER_BLOCK(X, torch.randn(2, 7, 16)), ValueError, "memory"),
-    BadInput("utils.transformer.DecoderBlock", "memory of another batch size",
+    BadInput("utils.encoder_decoder.DecoderBlock", "memory of another batch size",
              lambda: DECODER_BLOCK(X, torch.randn(3, 7, 32)), ValueError, "memory"),
-    BadInput("utils.transformer.DecoderBlock", "an attention_mask (B, S) as the memory mask",
+    BadInput("utils.encoder_decoder.DecoderBlock", "an attention_mask (B, S) as the memory mask",
              lambda: DECODER_BLOCK(X, torch.randn(2, 7, 32), torch.ones(2, 7, dtype=torch.bool)),
              ValueError, "memory_mask"),
-    BadInput("utils.transformer.EncoderDecoder", "a target token id >= vocab_size",
+    BadInput("utils.encoder_decoder.EncoderDecoder", "a target token id >= vocab_size",
              lambda: SEQ2SEQ(IDS, torch.tensor([[0, 99]] * 2)), ValueError, "tgt_ids"),
-    BadInput("utils.transformer.EncoderDecoder", "1-D source ids", lambda: SEQ2SEQ(IDS[0], IDS), ValueError,
+    BadInput("utils.encoder_decoder.EncoderDecoder", "1-D source ids", lambda: SEQ2SEQ(IDS[0], IDS), ValueError,
              "src_ids"),
-    BadInput("utils.transformer.EncoderDecoder", "source and target of different batch sizes",
+    BadInput("utils.encoder_decoder.EncoderDecoder", "source and target of different batch sizes",
              lambda: SEQ2SEQ(IDS[:1], IDS), ValueError, "batch size"),
-    BadInput("utils.transformer.EncoderDecoder", "a preset name instead of a config",
-             lambda: tr.EncoderDecoder("tiny-gpt2"), TypeError, "config"),
+    BadInput("utils.encoder_decoder.EncoderDecoder", "a preset name instead of a config",
+             lambda: encoder_decoder.EncoderDecoder("tiny-gpt2"), TypeError, "config"),
     # interop with transformers
     BadInput("utils.hf.convert_gpt2", "the state dict of a BERT (another family)",
              lambda: hf.convert_gpt2(HF_BERT_STATE, TINY), ValueError, "config_from_hf"),
@@ -231,7 +233,7 @@ def test_bad_input_gets_a_clear_error_from_utils(case):
 
 
 def test_every_public_name_of_chapter_5_has_a_case_or_a_reason():
-    modules = (tr, hf, exercises_transformer)
+    modules = (tr, generation, encoder_decoder, hf, exercises_transformer)
     public = {f"{m.__name__}.{name}" for m in modules for name in m.__all__
               if callable(getattr(m, name)) and getattr(m, name).__module__ == m.__name__}
     covered = {case.target for case in CASES} | set(NO_BAD_INPUT)
@@ -249,16 +251,16 @@ def test_an_all_padding_row_stays_finite_as_in_transformers():
 
 def test_top_k_zero_means_no_restriction_as_in_transformers():
     def sample(top_k):
-        return tr.generate(GPT, IDS, 6, temperature=1.0, top_k=top_k, generator=torch.Generator().manual_seed(3))
+        return generate(GPT, IDS, 6, temperature=1.0, top_k=top_k, generator=torch.Generator().manual_seed(3))
 
     assert torch.equal(sample(0), sample(None))
     assert not torch.equal(sample(1), sample(None))  # top_k=1 is greedy, so the restriction is really applied
-    assert torch.equal(sample(1), tr.generate(GPT, IDS, 6))
+    assert torch.equal(sample(1), generate(GPT, IDS, 6))
 
 
 def test_a_decoder_with_dropout_differs_between_train_and_eval():
     torch.manual_seed(0)
-    block = tr.DecoderBlock(tr.preset("tiny-gpt2", dropout=0.5))
+    block = encoder_decoder.DecoderBlock(tr.preset("tiny-gpt2", dropout=0.5))
     memory = torch.randn(2, 7, 32)
     with torch.no_grad():
         train = block.train()(X, memory)
@@ -271,7 +273,7 @@ def test_a_decoder_with_dropout_differs_between_train_and_eval():
 def test_the_encoder_decoder_initialises_its_encoder_once():
     config = tr.preset("tiny-gpt2")
     torch.manual_seed(7)
-    seq2seq = tr.EncoderDecoder(config)
+    seq2seq = encoder_decoder.EncoderDecoder(config)
     torch.manual_seed(7)
     reference = tr.Transformer(seq2seq.config)  # the encoder alone, built from the same seed
     for name, tensor in reference.state_dict().items():

@@ -191,7 +191,8 @@ from utils.training import (  # noqa: E402
     train_epoch,
 )
 from utils.lm import causal_lm_loss, get_batch  # noqa: E402
-from utils.transformer import EncoderDecoder, TransformerLM, preset  # noqa: E402
+from utils.encoder_decoder import EncoderDecoder  # noqa: E402
+from utils.transformer import TransformerLM, preset  # noqa: E402
 
 
 def _reference_train_epoch(model, loader, optimizer, loss_fn, clip_grad_norm=None):

@@ -1,4 +1,4 @@
-"""Tests for utils.transformer at tiny random configs (fast; no downloads).
+"""Tests for utils.transformer, utils.generation and utils.encoder_decoder at tiny random configs (fast; no downloads).
 
 Every model is pinned to ``transformers``: GPT2Model, BertModel and LlamaModel (grouped-query,
 n_kv_heads < n_heads), converted in both directions; float32 max abs difference <= 1e-5 (TOL).
@@ -14,7 +14,9 @@ import torch
 import transformers
 from torch import nn
 
-from utils.attention import KVCache
+from utils.attention import CrossAttention, KVCache
+from utils.encoder_decoder import DecoderBlock, EncoderDecoder
+from utils.generation import generate
 from utils.hf import (
     FAMILIES,
     Family,
@@ -28,9 +30,6 @@ from utils.hf import (
     transformer_from_hf,
 )
 from utils.transformer import (
-    CrossAttention,
-    DecoderBlock,
-    EncoderDecoder,
     FeedForward,
     LayerNorm,
     RMSNorm,
@@ -39,7 +38,6 @@ from utils.transformer import (
     TransformerBlock,
     TransformerConfig,
     TransformerLM,
-    generate,
     make_mlp,
     make_norm,
     parameter_breakdown,

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from utils.hf import lm_from_hf, transformer_from_hf
-from utils.transformer import generate
+from utils.generation import generate
 
 PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, there was a"]
 N_NEW = 20

@@ -1,4 +1,5 @@
-"""Attention: scaled dot-product attention, blockwise (online-softmax) attention, masks, multi-head self-attention, KV cache.
+"""Attention: scaled dot-product attention, blockwise (online-softmax) attention, masks, KV cache, multi-head self-
+and cross-attention.
 
 The positions chapter 3 teaches with it (sinusoidal, rotary) live in :mod:`utils.positions` and are importable from
 here too.
@@ -42,6 +43,7 @@ __all__ = [
     "repeat_kv",
     "KVCache",
     "MultiHeadSelfAttention",
+    "CrossAttention",
     "RotaryEmbedding",
     "rotate_half",
     "apply_rotary",
@@ -360,7 +362,7 @@ def repeat_kv(x: Tensor, n_rep: int) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# KV cache and multi-head self-attention
+# KV cache, multi-head self-attention and cross-attention
 # ---------------------------------------------------------------------------------------------
 
 
@@ -523,21 +525,31 @@ class MultiHeadSelfAttention(nn.Module):
                 ``T_total = T_past + T``.
         """
         past_len = self._check_input(x, mask, rope, cache)
-        B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, T, d_head)
-        k = self.k_proj(x).view(B, T, self.n_kv_heads, self.d_head).transpose(1, 2)  # (B, n_kv_heads, T, d_head)
-        v = self.v_proj(x).view(B, T, self.n_kv_heads, self.d_head).transpose(1, 2)  # (B, n_kv_heads, T, d_head)
+        q = self._split_heads(self.q_proj, x, self.n_heads)  # (B, n_heads, T, d_head)
+        k = self._split_heads(self.k_proj, x, self.n_kv_heads)  # (B, n_kv_heads, T, d_head)
+        v = self._split_heads(self.v_proj, x, self.n_kv_heads)  # (B, n_kv_heads, T, d_head)
         if rope is not None:
             q, k = apply_rotary(q, k, *rope)
         if cache is not None:
             k, v = cache.update(k, v)  # (B, n_kv_heads, T_total, d_head)
+        return self._attend(q, k, v, mask, past_len)
+
+    def _split_heads(self, proj: nn.Linear, x: Tensor, n_heads: int) -> Tensor:
+        """Project ``x`` ``(B, T, d_model)`` with ``proj`` and split it into heads: ``(B, n_heads, T, d_head)``."""
+        B, T, _ = x.shape
+        return proj(x).view(B, T, n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, T, d_head)
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, past_len: int) -> Tensor:
+        """Heads ``q`` ``(B, n_heads, T, d_head)`` attend to ``k``, ``v`` ``(B, n_kv_heads, T_k, d_head)``; the
+        heads are concatenated and projected by ``W_O``: ``(B, T, d_model)``."""
+        B, _, T, _ = q.shape
         n_rep = self.n_heads // self.n_kv_heads
-        k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (B, n_heads, T_total, d_head)
+        k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (B, n_heads, T_k, d_head)
         if self.use_sdpa:
             out = self._attend_sdpa(q, k, v, mask, past_len)
         else:
-            mask = self._combined_mask(mask, B, T, past_len, x.device)
-            probs = _attention_weights(q, k, mask, None)  # (B, n_heads, T, T_total)
+            mask = self._combined_mask(mask, B, T, past_len, q.device)
+            probs = _attention_weights(q, k, mask, None)  # (B, n_heads, T, T_k)
             probs = F.dropout(probs, p=self.dropout, training=self.training)
             out = probs @ v  # (B, n_heads, T, d_head)
         out = out.transpose(1, 2).reshape(B, T, self.n_heads * self.d_head)  # (B, T, d_model)
@@ -557,3 +569,30 @@ class MultiHeadSelfAttention(nn.Module):
             # values; older versions: NaN). Our convention is zeros, whatever the kernel.
             out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)  # (B, n_heads, T, d_head)
         return out
+
+
+class CrossAttention(MultiHeadSelfAttention):
+    """Multi-head attention whose queries come from the decoder ``x`` and keys/values from the encoder output
+    ``memory``: ``softmax(x W_Q (m W_K)^T / sqrt(d_head)) m W_V``, then ``W_O``.
+
+    :class:`MultiHeadSelfAttention`'s projections, head split and attention (``use_sdpa`` or from scratch), never
+    causal, without RoPE or cache (``memory`` holds the source positions); a query with no source token gives zeros.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, n_kv_heads: int | None = None, bias: bool = True,
+                 dropout: float = 0.0):
+        super().__init__(d_model, n_heads, n_kv_heads=n_kv_heads, bias=bias, causal=False, dropout=dropout)
+
+    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
+        """``x`` ``(B, T, d_model)`` attends to ``memory`` ``(B, S, d_model)`` -> ``(B, T, d_model)``; ``memory_mask``
+        is bool broadcastable to ``(B, n_heads, T, S)``, True = may attend (``padding_mask(src_attention_mask)``)."""
+        self._check_input(x, None, None, None)
+        _check_float("memory", memory, ndim=3, hint=f"the encoder output (batch_size, S, d_model={self.d_model})")
+        if memory.shape[0] != x.shape[0] or memory.shape[-1] != self.d_model:
+            fail(f"memory must be (batch_size={x.shape[0]}, S, d_model={self.d_model}) for x of shape "
+                 f"{tuple(x.shape)}, got {describe(memory)}", ValueError, "pass the encoder output of the same batch")
+        _check_mask(memory_mask, (x.shape[0], self.n_heads, x.shape[1], memory.shape[1]), "(B, n_heads, T, S)")
+        q = self._split_heads(self.q_proj, x, self.n_heads)  # (B, n_heads, T, d_head)
+        k = self._split_heads(self.k_proj, memory, self.n_kv_heads)  # (B, n_kv_heads, S, d_head)
+        v = self._split_heads(self.v_proj, memory, self.n_kv_heads)  # (B, n_kv_heads, S, d_head)
+        return self._attend(q, k, v, memory_mask, past_len=0)

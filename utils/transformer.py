@@ -8,11 +8,11 @@ Read top to bottom, in dependency order:
    :class:`SwiGLU`, :class:`TransformerBlock`;
 3. the models: :class:`Transformer` (embeddings, blocks, final norm; ``transformers``' ``GPT2Model``,
    ``BertModel`` and ``LlamaModel`` are instances of it) and :class:`TransformerLM` (a language-model
-   head on top), plus :func:`generate` with a key/value cache;
-4. parameter counts from the config alone (:func:`parameter_breakdown`, :func:`parameter_count`);
-5. cross-attention and a small encoder-decoder (the T5 family's layout).
+   head on top);
+4. parameter counts from the config alone (:func:`parameter_breakdown`, :func:`parameter_count`).
 
-Loading weights from Hugging Face ``transformers`` and back is :mod:`utils.hf`'s job.
+Generating text with a key/value cache is :mod:`utils.generation`'s job, the encoder-decoder built from these
+pieces :mod:`utils.encoder_decoder`'s, loading weights from Hugging Face ``transformers`` and back :mod:`utils.hf`'s.
 
 The three families differ only in switches of the config::
 
@@ -27,7 +27,6 @@ Shapes: ``input_ids`` ``(B, T)`` int64; hidden states ``(B, T, d_model)`` float3
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -52,12 +51,8 @@ __all__ = [
     "TransformerBlock",
     "Transformer",
     "TransformerLM",
-    "generate",
     "parameter_breakdown",
     "parameter_count",
-    "CrossAttention",
-    "DecoderBlock",
-    "EncoderDecoder",
 ]
 
 NORMS = ("layernorm", "rmsnorm")
@@ -342,13 +337,8 @@ class TransformerBlock(nn.Module):
         self.norm2 = make_norm(config)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(
-        self,
-        x: Tensor,
-        mask: Tensor | None = None,
-        rope: tuple[Tensor, Tensor] | None = None,
-        cache: KVCache | None = None,
-    ) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, rope: tuple[Tensor, Tensor] | None = None,
+                cache: KVCache | None = None) -> Tensor:
         """``(B, T, d_model) -> (B, T, d_model)``; ``mask``, ``rope``, ``cache`` go to the attention."""
         _check_stream("x", x, self.d_model, ndim=3)
         if self.pre_norm:
@@ -380,11 +370,8 @@ class Transformer(nn.Module):
         self.pos_emb = nn.Embedding(config.max_seq_len, d) if config.positions == "learned" else None
         if config.positions == "sinusoidal":
             self.register_buffer("pos_table", sinusoidal_positions(config.max_seq_len, d), persistent=False)
-        self.rope = (
-            RotaryEmbedding(config.d_head, config.max_seq_len, base=config.rope_base)
-            if config.positions == "rope"
-            else None
-        )
+        rope = config.positions == "rope"
+        self.rope = RotaryEmbedding(config.d_head, config.max_seq_len, base=config.rope_base) if rope else None
         self.type_emb = nn.Embedding(config.n_token_types, d) if config.n_token_types > 0 else None
         self.emb_norm = make_norm(config) if config.norm_position == "post" else None
         self.dropout = nn.Dropout(config.dropout)
@@ -397,13 +384,8 @@ class Transformer(nn.Module):
         """One empty :class:`~utils.attention.KVCache` per block, for :meth:`forward` ``caches=``."""
         return [KVCache() for _ in self.blocks]
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        caches: list[KVCache] | None = None,
-    ) -> Tensor:
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, token_type_ids: Tensor | None = None,
+                caches: list[KVCache] | None = None) -> Tensor:
         """Hidden states of the last layer.
 
         Args:
@@ -442,7 +424,7 @@ class Transformer(nn.Module):
         """Token (+ position, + token type) embeddings, the embedding norm of a post-norm model and dropout.
 
         ``input_ids`` ``(B, T)``, ``positions`` ``(T,)`` -> ``(B, T, d_model)``; the decoder of
-        :class:`EncoderDecoder` reuses it for the target tokens.
+        :class:`utils.encoder_decoder.EncoderDecoder` reuses it for the target tokens.
         """
         x = self.token_emb(input_ids)  # (B, T, d_model)
         if self.pos_emb is not None:
@@ -557,86 +539,6 @@ class TransformerLM(nn.Module):
         return self.lm_head(self.transformer(input_ids, attention_mask=attention_mask, caches=caches))
 
 
-@torch.inference_mode()
-def generate(
-    model: TransformerLM,
-    input_ids: Tensor,
-    max_new_tokens: int,
-    use_cache: bool = True,
-    temperature: float = 0.0,
-    top_k: int | None = None,
-    eos_token_id: int | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Continue ``input_ids`` ``(B, T)`` by up to ``max_new_tokens`` tokens; returns ``(B, T + n)`` int64.
-
-    ``temperature == 0`` is greedy decoding (argmax); otherwise tokens are sampled from
-    ``softmax(logits / temperature)``, restricted to the ``top_k`` most likely when given
-    (``top_k`` None or 0: no restriction, as in ``transformers``). A negative temperature is refused.
-    With ``use_cache`` the prompt is run once (prefill) and each later step feeds only the
-    newest token, reusing the keys and values of the earlier ones (same result, less work).
-    A sequence that produced ``eos_token_id`` keeps producing it; generation stops when all have.
-    """
-    _check_generate_args(model, input_ids, max_new_tokens, use_cache, temperature, top_k, eos_token_id, generator)
-    top_k = top_k or None  # 0 = off, as in transformers
-    total = input_ids.shape[1] + max_new_tokens
-    if total > model.config.max_seq_len:
-        raise ValueError(
-            f"prompt ({input_ids.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) = {total} exceeds the "
-            f"context max_seq_len={model.config.max_seq_len}: shorten the prompt or ask for fewer tokens"
-        )
-    caches = model.new_cache() if use_cache else None
-    tokens = input_ids
-    logits = model(tokens, caches=caches)[:, -1]  # (B, vocab_size)
-    finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
-    for step in range(max_new_tokens):
-        next_token = _pick_token(logits, temperature, top_k, generator)  # (B,)
-        if eos_token_id is not None:
-            next_token = next_token.masked_fill(finished, eos_token_id)
-            finished |= next_token == eos_token_id
-        tokens = torch.cat((tokens, next_token[:, None]), dim=1)  # (B, T + step + 1)
-        if bool(finished.all()) or step == max_new_tokens - 1:
-            break
-        new_input = next_token[:, None] if use_cache else tokens
-        logits = model(new_input, caches=caches)[:, -1]
-    return tokens
-
-
-def _check_generate_args(model, input_ids, max_new_tokens, use_cache, temperature, top_k, eos_token_id,
-                         generator) -> None:
-    if not isinstance(model, TransformerLM):
-        fail(f"model must be a TransformerLM, got {describe(model)}", TypeError,
-             "a Transformer has no LM head: wrap its config in TransformerLM, or convert one with lm_from_hf")
-    check_tensor("input_ids", input_ids, hint="token ids as returned by a tokenizer, e.g. torch.tensor([ids])")
-    if input_ids.dim() != 2:
-        fail(f"input_ids must be (batch, seq_len), got {describe(input_ids)}", ValueError,
-             "add a batch dim with ids[None]" if input_ids.dim() == 1 else "one row of token ids per sequence")
-    check_int("max_new_tokens", max_new_tokens, minimum=0)
-    check_bool("use_cache", use_cache)
-    check_number("temperature", temperature, minimum=0.0,
-                 hint="0 is greedy decoding; > 0 samples, 1.0 from the model's own distribution")
-    if top_k is not None:
-        check_int("top_k", top_k, minimum=0, hint="the number of most likely tokens to sample from; None or 0 = all")
-    if eos_token_id is not None:
-        check_int("eos_token_id", eos_token_id, minimum=0, maximum=model.config.vocab_size - 1,
-                  hint="the tokenizer's end-of-sequence id, e.g. tokenizer.eos_token_id")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        fail(f"generator must be a torch.Generator, got {describe(generator)}", TypeError,
-             "make one with torch.Generator().manual_seed(0), or pass None")
-
-
-def _pick_token(logits: Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> Tensor:
-    """Greedy (temperature 0) or sampled next token from ``logits`` ``(B, vocab_size)``; returns ``(B,)``."""
-    if temperature == 0.0:
-        return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
-
-
 # =============================================================================================
 # 4. Parameter counts from the config alone
 # =============================================================================================
@@ -681,114 +583,6 @@ def parameter_breakdown(config: TransformerConfig, lm_head: bool = False) -> dic
 def parameter_count(config: TransformerConfig, lm_head: bool = False) -> int:
     """Total parameters of the model the config builds (see :func:`parameter_breakdown`)."""
     return sum(parameter_breakdown(config, lm_head=lm_head).values())
-
-
-# =============================================================================================
-# 5. Cross-attention and an encoder-decoder (the T5 family's layout)
-# =============================================================================================
-
-
-class CrossAttention(nn.Module):
-    """Multi-head attention whose queries come from the decoder ``x`` and keys/values from the
-    encoder output ``memory``: ``softmax(x W_Q (m W_K)^T / sqrt(d_head)) m W_V``, then ``W_O``.
-    """
-
-    def __init__(self, d_model: int, n_heads: int, bias: bool = True):
-        super().__init__()
-        if d_model % n_heads != 0:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        self.n_heads, self.d_head = n_heads, d_model // n_heads
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
-
-    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
-        """``x`` ``(B, T, d)``, ``memory`` ``(B, S, d)``, ``memory_mask`` bool ``(B, 1, 1, S)`` -> ``(B, T, d)``."""
-        B, T, _ = x.shape
-        S = memory.shape[1]
-        q = self.q_proj(x).view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, T, d_head)
-        k = self.k_proj(memory).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, S, d_head)
-        v = self.v_proj(memory).view(B, S, self.n_heads, self.d_head).transpose(1, 2)  # (B, n_heads, S, d_head)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=memory_mask)  # (B, n_heads, T, d_head)
-        return self.out_proj(out.transpose(1, 2).reshape(B, T, -1))  # (B, T, d_model)
-
-
-class DecoderBlock(nn.Module):
-    """A pre-norm decoder layer of an encoder-decoder, three residual branches::
-
-        x = x + SelfAttn(norm1(x))            causal: each target token sees the earlier ones
-        x = x + CrossAttn(norm2(x), memory)   every target token sees the whole source
-        x = x + MLP(norm3(x))
-    """
-
-    def __init__(self, config: TransformerConfig):
-        super().__init__()
-        _check_config(config)
-        self.d_model = config.d_model
-        self.self_attn = MultiHeadSelfAttention(
-            config.d_model, config.n_heads, n_kv_heads=config.n_kv_heads, bias=config.bias, causal=True,
-            dropout=config.dropout,
-        )
-        self.norm1 = make_norm(config)
-        self.cross_attn = CrossAttention(config.d_model, config.n_heads, bias=config.bias)
-        self.norm2 = make_norm(config)
-        self.mlp = make_mlp(config)  # applies config.dropout to its output
-        self.norm3 = make_norm(config)
-        self.dropout = nn.Dropout(config.dropout)  # on the two attention branches
-
-    def forward(
-        self, x: Tensor, memory: Tensor, memory_mask: Tensor | None = None, rope: tuple[Tensor, Tensor] | None = None
-    ) -> Tensor:
-        """``(B, T, d)`` decoder states, ``(B, S, d)`` encoder output -> ``(B, T, d)``."""
-        _check_stream("x", x, self.d_model, ndim=3)
-        _check_stream("memory", memory, self.d_model, ndim=3)
-        if memory.shape[0] != x.shape[0]:
-            fail(f"memory must have the batch size of x ({x.shape[0]}), got {describe(memory)}", ValueError)
-        if memory_mask is not None:
-            check_tensor("memory_mask", memory_mask, ndim=4, dtype="bool",
-                         hint="padding_mask(src_attention_mask): bool (batch, 1, 1, S)")
-            if memory_mask.shape[-1] != memory.shape[1]:
-                fail(f"memory_mask must cover the S={memory.shape[1]} source tokens, got {describe(memory_mask)}",
-                     ValueError, "build it with padding_mask(src_attention_mask)")
-        x = x + self.dropout(self.self_attn(self.norm1(x), rope=rope))
-        x = x + self.dropout(self.cross_attn(self.norm2(x), memory, memory_mask))
-        return x + self.mlp(self.norm3(x))
-
-
-class EncoderDecoder(nn.Module):
-    """A small encoder-decoder (Vaswani 2017; T5's layout with pre-norm): a bidirectional encoder
-    reads the source, a causal decoder with cross-attention writes the target.
-
-    ``forward(src_ids (B, S), tgt_ids (B, T)) -> logits (B, T, vocab_size)``; encoder and decoder
-    share the token embedding, which is also the output head (as in T5).
-    """
-
-    def __init__(self, config: TransformerConfig):
-        super().__init__()
-        self.config = dataclasses.replace(_check_config(config), causal=False, norm_position="pre", pooler=False)
-        self.encoder = Transformer(self.config)  # initialised by its own constructor
-        self.decoder_blocks = nn.ModuleList(DecoderBlock(self.config) for _ in range(config.n_layers))
-        self.decoder_norm = make_norm(self.config)
-        self.decoder_blocks.apply(_init_weights)  # the decoder's layers, once; the norms start at weight 1
-
-    def forward(self, src_ids: Tensor, tgt_ids: Tensor, src_attention_mask: Tensor | None = None) -> Tensor:
-        """Logits ``(B, T, vocab_size)`` for the target tokens ``(B, T)`` given the source ``(B, S)``."""
-        enc = self.encoder
-        batch_size, tgt_len = enc._check_input_ids(tgt_ids, name="tgt_ids")
-        enc._check_input_ids(src_ids, name="src_ids")
-        if src_ids.shape[0] != batch_size:
-            fail(f"src_ids and tgt_ids must have the same batch size, got {describe(src_ids)} and "
-                 f"{describe(tgt_ids)}", ValueError, "one target sequence per source sequence")
-        memory = enc(src_ids, attention_mask=src_attention_mask)  # (B, S, d_model)
-        memory_mask = None if src_attention_mask is None else padding_mask(src_attention_mask)  # (B, 1, 1, S)
-        enc._check_length(0, tgt_len)
-        positions = torch.arange(tgt_len, device=tgt_ids.device)  # (T,)
-        x = enc._embed(tgt_ids, positions)  # (B, T, d_model), the encoder's embedding code
-        rope = enc.rope(positions) if enc.rope is not None else None
-        for block in self.decoder_blocks:
-            x = block(x, memory, memory_mask, rope=rope)
-        return self.decoder_norm(x) @ enc.token_emb.weight.t()  # (B, T, vocab_size)
 
 
 # Names that moved to utils.hf (the interop with transformers), still importable from here for the modules that

@@ -83,8 +83,8 @@ def check_swiglu(swiglu: Callable[..., torch.Tensor]) -> None:
 
 
 def _encoder_decoder_reference(config) -> int:
-    """Parameters of :class:`utils.transformer.EncoderDecoder`, counted on the meta device (no memory)."""
-    from utils.transformer import EncoderDecoder
+    """Parameters of :class:`utils.encoder_decoder.EncoderDecoder`, counted on the meta device (no memory)."""
+    from utils.encoder_decoder import EncoderDecoder
 
     with torch.device("meta"):
         model = EncoderDecoder(config)

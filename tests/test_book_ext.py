@@ -1,4 +1,5 @@
-"""Tests of the website's Sphinx extension (book/_ext/course_ext.py): the stamp banner and MathJax choice."""
+"""Tests of the website's Sphinx extension (book/_ext/course_ext.py): the chapter opening (run times, student
+version), the stamp banner and MathJax choice."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def _load(name: str, path: Path):
     return module
 
 
+sys.path.insert(0, str(EXT_PATH.parent))  # as Sphinx's local_extensions does: course_ext imports course_agendas
 course_ext = _load("course_ext", EXT_PATH)
 
 FULL_STAMP = {
@@ -135,7 +137,8 @@ def test_add_banner_goes_right_under_the_title():
     source = notebook["cells"][0]["source"]
     title, rest = source.split("\n", 1)
     assert title == "# 3. The math of attention"
-    assert rest.startswith("\n```{note}\n:class: course-stamp\n")
+    assert rest.startswith("\n```{admonition} Time to run\n:class: course-run-times\n")
+    assert "\n```\n\n```{note}\n:class: course-stamp\n" in rest  # the stamp banner follows the run times
     assert rest.rstrip().endswith("What you will learn: attention.")
     assert len(notebook["cells"]) == 2  # no cell added, the code cell is untouched
     assert notebook["cells"][1]["source"] == "import utils"
@@ -145,7 +148,9 @@ def test_add_banner_handles_list_sources_and_unstamped_notebooks():
     raw = json.loads(_notebook(None))
     raw["cells"][0]["source"] = ["# 1. History\n", "\n", "Text.\n"]
     source = json.loads(course_ext.add_banner(json.dumps(raw)))["cells"][0]["source"]
-    assert source.startswith("# 1. History\n\n```{warning}\n:class: course-stamp-missing\n")
+    assert source.startswith("# 1. History\n\n```{admonition} Time to run\n")
+    assert "on a CPU **not measured** · full mode on a CPU **not measured**" in source
+    assert "```\n\n```{warning}\n:class: course-stamp-missing\n" in source
     assert source.endswith("```\n\nText.\n")
 
 
@@ -153,7 +158,7 @@ def test_add_banner_without_a_title_adds_a_first_cell():
     notebook = json.loads(course_ext.add_banner(_notebook(FULL_STAMP, first_source="Some text, no title.")))
     assert len(notebook["cells"]) == 3
     assert notebook["cells"][0]["id"] == "course-stamp-banner"
-    assert notebook["cells"][0]["source"].startswith("```{note}")
+    assert notebook["cells"][0]["source"].startswith("```{admonition} Time to run")
     assert notebook["cells"][1]["source"] == "Some text, no title."
 
 
@@ -234,3 +239,45 @@ def test_a_run_on_a_busy_machine_says_so_and_a_quiet_one_does_not():
     assert "shared during the run (load average 9.6 on 2 cores)" in busy
     quiet = course_ext.stamp_markdown({**FULL_STAMP, "load_average": 1.2, "cpu_count": 2})
     assert "shared" not in quiet and "shared" not in course_ext.stamp_markdown(FULL_STAMP)
+
+
+CPU_STAMP = {**FULL_STAMP, "device": "cpu", "device_name": "cpu (x86_64, 2 cores)", "wall_time_s": 3111.9,
+             "quick_wall_time_s": 202.2}
+
+
+def test_the_opening_gives_the_run_times_of_the_stamp_not_typed_ones():
+    text = course_ext.opening_markdown(CPU_STAMP)
+    assert text.splitlines()[:2] == ["```{admonition} Time to run", ":class: course-run-times"]
+    assert ("quick mode (`COURSE_QUICK=1`) on a CPU **3 min 22 s** · full mode on a CPU **51 min 52 s** · "
+            "on a GPU **not recorded**.") in text
+    changed = course_ext.opening_markdown({**CPU_STAMP, "quick_wall_time_s": 61.0, "wall_time_s": 7.0})
+    assert "on a CPU **1 min 01 s** · full mode on a CPU **7.0 s**" in changed
+    gpu = course_ext.opening_markdown(FULL_STAMP)  # a full run on cuda: the GPU time, no CPU times
+    assert "on a CPU **not measured** · full mode on a CPU **not measured** · on a GPU **4 min 12 s** (NVIDIA" in gpu
+    recorded = course_ext.opening_markdown(CPU_STAMP, {"notebook": "notebooks/08.ipynb", "device": "cuda",
+                                                       "device_name": "NVIDIA H200", "wall_time_s": 95.0})
+    assert "full mode on a CPU **51 min 52 s** · on a GPU **1 min 35 s** (NVIDIA H200)" in recorded
+    elsewhere = course_ext.opening_markdown({**CPU_STAMP, "quick_device_name": "cuda (NVIDIA H200)"})
+    assert "quick mode (`COURSE_QUICK=1`) on a CPU **not measured**" in elsewhere  # a quick run off the CPU
+    assert "not measured" in course_ext.opening_markdown({**CPU_STAMP, "mode": "quick"})
+    with pytest.raises(TypeError, match="dict or None"):
+        course_ext.opening_markdown(["full"])
+
+
+def test_the_opening_links_the_student_version():
+    text = course_ext.opening_markdown(CPU_STAMP, student_href="../student/03_attention.ipynb")
+    assert '<a class="course-student" href="../student/03_attention.ipynb" download>03_attention.ipynb</a>' in text
+    assert "Upload notebook" in text and "`make student`" in text
+    assert "course-student" not in course_ext.opening_markdown(CPU_STAMP)
+
+
+def test_gpu_recordings_take_chapter_runs_and_skip_script_measurements(tmp_path):
+    agendas = sys.modules["course_agendas"]
+    (tmp_path / "attention_cost_cuda.json").write_text(json.dumps({"device": "cuda", "rows": []}))
+    chapter = {"notebook": "notebooks/05_transformer.ipynb", "device": "cuda", "wall_time_s": 80.0}
+    (tmp_path / "05_transformer_cuda.json").write_text(json.dumps(chapter))
+    assert agendas.gpu_recordings(tmp_path) == {"notebooks/05_transformer.ipynb": chapter}
+    assert agendas.gpu_recordings(tmp_path / "missing") == {}
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
+        agendas.gpu_recordings(tmp_path)

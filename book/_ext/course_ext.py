@@ -159,11 +159,11 @@ def opening_markdown(stamp: dict[str, Any] | None, recording: dict[str, Any] | N
     def shown(key: str, missing: str = "not measured") -> str:
         return missing if times[key] is None else format_duration(times[key])
 
-    gpu = shown("gpu_s", "not recorded")
+    gpu = f"**{shown('gpu_s', 'not recorded')}**"
     if times["gpu_s"] is not None:
         gpu += f" ({escape_markdown(times['gpu_device'])})"
     body = (f"Measured, from this chapter's stamp: quick mode (`COURSE_QUICK=1`) on a CPU **{shown('quick_cpu_s')}** "
-            f"· full mode on a CPU **{shown('full_cpu_s')}** · on a GPU **{gpu}**.")
+            f"· full mode on a CPU **{shown('full_cpu_s')}** · on a GPU {gpu}.")
     if student_href:
         name = student_href.rsplit("/", 1)[-1]
         body += (f"\n\nStudent version, the exercises as stubs and no solutions: "

@@ -356,3 +356,14 @@ def test_a_saved_classifier_whose_config_no_longer_matches_is_refused(tmp_predic
                                                      "method": "full"}, "label_names": ["a", "b", "c"]}))
     with pytest.raises(ValueError, match="not the .* trainable parameters"):
         predictions.finetuned_classifier("sms-minilm", quick=True)
+
+
+def test_fine_tune_steps_with_the_fused_adamw_and_the_loop_s_decay():
+    from utils.classifiers import _fused_adamw
+    from utils.training import TrainConfig
+
+    config = TrainConfig(max_steps=4, lr=1e-3, weight_decay=0.01, betas=(0.9, 0.999), device="cpu")
+    optimizer, _ = _fused_adamw(_classifier(), config)
+    assert all(group["fused"] for group in optimizer.param_groups)  # not the per-tensor loop: fused=None overridden
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.01, 0.0]  # matrices; biases and norms
+    assert all(group["betas"] == (0.9, 0.999) for group in optimizer.param_groups)

@@ -39,8 +39,8 @@ def _labelled(fig):
 
 @pytest.mark.parametrize("draw", [
     lambda ax: plot_confusion_matrix(confusion_matrix(Y, (P > 0.5).astype(int)), ["neg", "pos"], ax=ax),
-    lambda ax: plot_roc_curves(Y, {"a": P, "b": 1 - P}, ax=ax),
-    lambda ax: plot_pr_curves(Y, {"a": P}, ax=ax),
+    lambda ax: plot_roc_curves({"a": (Y, P), "b": (Y[:50], 1 - P[:50])}, ax=ax),
+    lambda ax: plot_pr_curves({"a": (Y, P)}, ax=ax),
     lambda ax: plot_reliability({"a": reliability_bins(Y, PROBS, 10)}, ax=ax),
     lambda ax: plot_interval_widths([50, 100, 400], [0.2, 0.14, 0.07], ax=ax),
     lambda ax: plot_learning_curve({"a": ([10, 100], [0.6, 0.7], [0.5, 0.65], [0.7, 0.75])}, ax=ax),
@@ -58,8 +58,8 @@ def test_every_helper_returns_its_figure_with_labelled_axes(draw, own_axes):
 
 def test_the_edge_cases_draw_without_error():
     tied = np.full(100, 0.5)  # one threshold only
-    assert _labelled(plot_roc_curves(Y, {"tied": tied}))
-    assert _labelled(plot_pr_curves(Y, {"tied": tied}))
+    assert _labelled(plot_roc_curves({"tied": (Y, tied)}))
+    assert _labelled(plot_pr_curves({"tied": (Y, tied)}))
     certain = np.stack([1.0 - Y, Y.astype(float)], axis=1)  # every confidence exactly 1: one bin
     assert _labelled(plot_reliability({"certain": reliability_bins(Y, certain)}))
     assert _labelled(plot_confusion_matrix(np.zeros((3, 3), int), ["a", "b", "c"]))  # nothing counted
@@ -67,7 +67,7 @@ def test_the_edge_cases_draw_without_error():
 
 
 def test_the_legends_carry_the_areas_and_the_calibration_error():
-    fig = plot_roc_curves(Y, {"model": P})
+    fig = plot_roc_curves({"model": (Y, P)})
     assert "AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
     fig = plot_reliability({"model": reliability_bins(Y, PROBS)})
     assert "ECE" in fig.axes[0].get_legend().get_texts()[0].get_text()

@@ -105,6 +105,17 @@ def test_bootstrap_interval_of_a_score_metric_takes_the_scores():
     assert np.allclose(bootstrap_interval(y_true, probs[:, 1], roc_auc, n_resamples=200), expected, atol=1e-12)
 
 
+def test_bootstrap_interval_leaves_out_the_resamples_where_the_metric_is_undefined():
+    y_true, scores = np.array([0, 1, 1, 1, 1, 1, 1, 1]), np.linspace(0, 1, 8)
+    auc = lambda t, s: roc_auc(t, s) if 0 < t.sum() < len(t) else np.nan  # noqa: E731
+    rows = np.random.default_rng(0).integers(0, 8, size=(300, 8))
+    defined = [roc_auc(y_true[r], scores[r]) for r in rows if 0 < y_true[r].sum() < 8]
+    assert 0 < len(defined) < 300
+    expected = np.quantile(defined, [0.025, 0.975])
+    assert np.allclose(bootstrap_interval(y_true, scores, auc, n_resamples=300), expected, atol=1e-12)
+    assert np.isnan(bootstrap_interval([1, 1], [0.2, 0.3], auc, n_resamples=100)).all()
+
+
 def test_bootstrap_interval_width_matches_the_normal_approximation():
     y_true, y_pred = _labels(2000, seed=3)
     p = accuracy(y_true, y_pred)

@@ -65,22 +65,26 @@ def plot_confusion_matrix(matrix, class_names, ax=None, title: str = ""):
     return ax.figure
 
 
-def _scores_by_model(y_true, scores_by_model) -> dict:
-    _check_dict("scores_by_model", scores_by_model, "{'tf-idf': probs[:, 1]}")
-    for name, scores in scores_by_model.items():
-        if len(np.asarray(scores)) != len(np.asarray(y_true)):
+def _curves(curves) -> dict:
+    _check_dict("curves", curves, "{'tf-idf': (y_true, probs[:, 1])}")
+    for name, curve in curves.items():
+        if not isinstance(curve, (tuple, list)) or len(curve) != 2:
+            fail(f"curves[{name!r}] must be a pair (y_true, scores), got {describe(curve)}", TypeError,
+                 "each model brings its own labels, so models scored on different examples share a plot")
+        y_true, scores = curve
+        if len(np.asarray(y_true)) != len(np.asarray(scores)):
             fail(f"y_true and the scores of {name!r} must have the same length, got {len(np.asarray(y_true))} "
                  f"and {len(np.asarray(scores))}", ValueError)
-    return scores_by_model
+    return curves
 
 
-def plot_roc_curves(y_true, scores_by_model: dict, ax=None):
-    """One ROC curve per model (``{name: scores (n,)}`` on the same ``y_true (n,)``), its AUC in the legend."""
-    scores_by_model = _scores_by_model(y_true, scores_by_model)
+def plot_roc_curves(curves: dict, ax=None):
+    """One ROC curve per model, ``{name: (y_true (n,), scores (n,))}``, its AUC in the legend, and the diagonal."""
+    curves = _curves(curves)
     ax = _axes(ax)
-    for (name, scores), color in zip(scores_by_model.items(), BOOK_COLORS * 2):
+    for (name, (y_true, scores)), color in zip(curves.items(), BOOK_COLORS * 2):
         fpr, tpr, _ = roc_curve(y_true, scores)
-        ax.plot(fpr, tpr, color=color, label=f"{name} (AUC {roc_auc(y_true, scores):.3f})")
+        ax.plot(fpr, tpr, color=color, linewidth=1.3, label=f"{name} (AUC {roc_auc(y_true, scores):.3f})")
     ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=1, label="chance")
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate (recall)")
@@ -89,15 +93,18 @@ def plot_roc_curves(y_true, scores_by_model: dict, ax=None):
     return ax.figure
 
 
-def plot_pr_curves(y_true, scores_by_model: dict, ax=None):
-    """One precision-recall curve per model (steps, as average precision sums them), its AP in the legend."""
-    scores_by_model = _scores_by_model(y_true, scores_by_model)
+def plot_pr_curves(curves: dict, ax=None):
+    """One precision-recall curve per model, ``{name: (y_true, scores)}`` (steps, as average precision sums them).
+
+    The dotted line is the share of positives of the first model's examples: the precision of guessing.
+    """
+    curves = _curves(curves)
     ax = _axes(ax)
-    for (name, scores), color in zip(scores_by_model.items(), BOOK_COLORS * 2):
+    for (name, (y_true, scores)), color in zip(curves.items(), BOOK_COLORS * 2):
         precision, recall, _ = precision_recall_curve(y_true, scores)
-        ax.step(recall, precision, where="post", color=color,
+        ax.step(recall, precision, where="post", color=color, linewidth=1.3,
                 label=f"{name} (AP {average_precision(y_true, scores):.3f})")
-    prevalence = float(np.mean(np.asarray(y_true) == 1))
+    prevalence = float(np.mean(np.asarray(next(iter(curves.values()))[0]) == 1))
     ax.axhline(prevalence, linestyle=":", color="grey", linewidth=1, label=f"chance ({prevalence:.2f})")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")

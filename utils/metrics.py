@@ -135,8 +135,8 @@ def bootstrap_interval(
     the metric on each and returns the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles. The same
     seed gives the same interval; the resampling error of each bound shrinks like ``1 / sqrt(n_resamples)``.
     ``y_pred`` holds labels ``(n,)``, or, for a metric of scores or probabilities (``roc_auc``, ``log_loss``), the
-    scores ``(n,)`` or ``(n, n_classes)``. A metric undefined on a resample (a ROC-AUC drawn with one class only)
-    raises: score more examples.
+    scores ``(n,)`` or ``(n, n_classes)``. A resample on which ``metric`` returns NaN (undefined there, e.g. a
+    ROC-AUC drawn with one class only) is left out; an interval with no defined resample is ``(nan, nan)``.
     """
     y_true = _labels("y_true", y_true)
     y_pred = _numpy(y_pred)
@@ -153,6 +153,9 @@ def bootstrap_interval(
         values = (y_true == y_pred)[rows].mean(axis=1)
     else:
         values = np.array([metric(y_true[r], y_pred[r]) for r in rows])
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)

@@ -1,0 +1,235 @@
+"""The offline kit: everything a workshop room without a network needs, in one folder.
+
+Usage (what ``make offline-kit`` runs)::
+
+    python scripts/make_offline_kit.py                        # offline-kit/, Python 3.11 and 3.12
+    python scripts/make_offline_kit.py --out DIR --python 3.11 --requirements FILE --link-cache
+
+The folder holds
+- ``wheelhouse/``: the wheels of ``requirements.txt`` (every dependency, resolved once for Python 3.11 and
+  downloaded at the same versions for 3.12) for Linux x86-64, plus setuptools (the course package builds with it);
+  torch is the CPU build, taken from the package indexes pip is configured with (this machine: the local CPU wheel
+  in its find-links folder) or from the PyTorch CPU index; a Python version for which no CPU torch wheel can be
+  found gets none (never the several-GB CUDA build of PyPI), and the README says how to add it;
+- ``cache/``: the course's data cache (the registry's downloads, their extracted files and the dequantized model),
+  what ``COURSE_CACHE`` points at;
+- ``course.tar.gz``: the repository at its committed ``HEAD``;
+- ``README.md``: how to install from it with ``pip install --no-index`` and run a chapter, and what it holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64")
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+BUILD_PACKAGES = ("setuptools>=68", "wheel")  # `pip install -e .` builds the course package with them
+CACHE_PARTS = ("downloads", "data", "models")  # the registry's files and the dequantized model; chapter outputs stay out
+_WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<python>[^-]+)-(?P<abi>[^-]+)-(?P<platform>.+)\.whl$")
+_CUDA_ONLY = re.compile(r"^(nvidia[_-]|triton$|cuda[_-])")
+
+
+def parse_wheel(filename: str) -> dict[str, str]:
+    """``name``, ``version``, ``python``, ``abi``, ``platform`` of a wheel's file name (PEP 427)."""
+    match = _WHEEL.match(filename)
+    if not match:
+        raise ValueError(f"{filename!r} is not a wheel file name (name-version-python-abi-platform.whl)")
+    return match.groupdict()
+
+
+def index_reachable(url: str = TORCH_CPU_INDEX, timeout: float = 10.0) -> bool:
+    """Whether ``url`` answers (checked once: pip would otherwise retry an unreachable index for every package)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _pip_download(python_version: str, dest: Path, args: list[str], extra_index: bool = False) -> None:
+    abi = "cp" + python_version.replace(".", "")
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version",
+               python_version, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none", "-d", str(dest)]
+    for platform in PLATFORMS:
+        command += ["--platform", platform]
+    if extra_index:
+        command += ["--extra-index-url", TORCH_CPU_INDEX]
+    result = subprocess.run(command + args, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if "is ignored: it is neither" not in line]
+        raise RuntimeError(f"pip download for Python {python_version} failed:\n" + "\n".join(lines[-15:]))
+
+
+def _pins(wheelhouse: Path, python_version: str) -> list[str]:
+    """``name==version`` of every wheel in ``wheelhouse`` that serves ``python_version`` (torch and CUDA-only left out)."""
+    tag = "cp" + python_version.replace(".", "")
+    pins = set()
+    for path in wheelhouse.glob("*.whl"):
+        wheel = parse_wheel(path.name)
+        name = wheel["name"].lower().replace("_", "-")
+        if name == "torch" or _CUDA_ONLY.match(name):
+            continue
+        if tag in wheel["python"] or wheel["abi"] in ("none", "abi3"):
+            pins.add(f"{name}=={wheel['version']}")
+    return sorted(pins)
+
+
+def _torch_pin(requirements: Path) -> str:
+    for line in requirements.read_text().splitlines():
+        if re.match(r"^torch==", line.split("#")[0].strip()):
+            return line.split("#")[0].strip()
+    raise ValueError(f"{requirements} pins no torch (a `torch==X.Y.Z` line)")
+
+
+def torch_wheels(wheelhouse: Path) -> dict[str, str]:
+    """``python tag -> torch wheel file`` in ``wheelhouse``."""
+    return {parse_wheel(p.name)["python"]: p.name for p in wheelhouse.glob("torch-*.whl")}
+
+
+def build_wheelhouse(wheelhouse: Path, requirements: Path, pythons: list[str]) -> dict[str, str]:
+    """Download the wheels; return ``python version -> what torch it got`` ("torch-...whl" or why none)."""
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    first, *others = pythons
+    torch = _torch_pin(requirements)
+    cpu_index = index_reachable()
+    print(f"PyTorch CPU index {TORCH_CPU_INDEX}: {'reachable' if cpu_index else 'not reachable from here'}", flush=True)
+    # First Python: resolve everything; the CPU torch is the one pip finds first (a "+cpu" local version ranks
+    # above PyPI's CUDA build of the same version) in the configured indexes or the PyTorch CPU index.
+    _pip_download(first, wheelhouse, [f"{torch}+cpu", "-r", str(requirements), *BUILD_PACKAGES],
+                  extra_index=cpu_index)
+    torches: dict[str, str] = {}
+    pins = _pins(wheelhouse, first)
+    for version in others:
+        _pip_download(version, wheelhouse, ["--no-deps", *pins])
+        try:
+            _pip_download(version, wheelhouse, ["--no-deps", f"{torch}+cpu"], extra_index=cpu_index)
+        except RuntimeError as error:
+            torches[version] = f"none: no CPU build of {torch} for Python {version} was reachable ({str(error)[-200:]})"
+    found = torch_wheels(wheelhouse)
+    for version in pythons:
+        tag = "cp" + version.replace(".", "")
+        if tag in found:
+            torches[version] = found[tag]
+        else:
+            torches.setdefault(version, f"none: no CPU build of {torch} for Python {version} found")
+    return torches
+
+
+def copy_cache(cache: Path, dest: Path, link: bool) -> None:
+    """The registry's downloads, their extracted files and the dequantized model, copied (or hard-linked)."""
+    missing = [part for part in CACHE_PARTS if not (cache / part).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"the data cache {cache} lacks {', '.join(missing)}: run `python -m utils.data` first "
+                                "(with a network), then build the kit")
+    copy = os.link if link else shutil.copy2
+    for part in CACHE_PARTS:
+        shutil.copytree(cache / part, dest / part, copy_function=copy, dirs_exist_ok=True)
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def readme_text(torches: dict[str, str], sizes: dict[str, int], commit: str) -> str:
+    """The kit's README: what it holds (with sizes) and the commands that install and run from it offline."""
+    lines = [
+        "# Offline kit of *From Attention to Product*",
+        "",
+        f"Built from commit `{commit}` of the course. Everything below works without a network.",
+        "",
+        "| part | size | what |",
+        "|---|---|---|",
+        f"| `wheelhouse/` | {sizes['wheelhouse'] / 1e6:.0f} MB | wheels of `requirements.txt` for Linux x86-64 |",
+        f"| `cache/` | {sizes['cache'] / 1e6:.0f} MB | the data cache: point `COURSE_CACHE` at it |",
+        f"| `course.tar.gz` | {sizes['course'] / 1e6:.0f} MB | the repository |",
+        "",
+        "torch in the wheelhouse, per Python version (the CPU build; never PyPI's CUDA build):",
+        "",
+        *[f"- Python {version}: {what}" for version, what in torches.items()],
+        "",
+        "Where a Python version has no torch wheel here, download the CPU build on a machine with a network and",
+        "put it into `wheelhouse/`, e.g. `pip download torch==<version>+cpu --no-deps --only-binary=:all: "
+        f"--python-version 3.12 --platform manylinux_2_28_x86_64 --index-url {TORCH_CPU_INDEX} -d wheelhouse`.",
+        "",
+        "## Install and run, offline",
+        "",
+        "```bash",
+        "mkdir course && tar -xzf course.tar.gz -C course && cd course",
+        "python3 -m venv .venv",
+        ".venv/bin/python -m pip install --no-index --find-links ../wheelhouse -r requirements.txt",
+        ".venv/bin/python -m pip install --no-index --find-links ../wheelhouse --no-deps -e .",
+        "export COURSE_CACHE=$(cd ../cache && pwd)",
+        "make lab   # or: COURSE_QUICK=1 make lab",
+        "```",
+        "",
+        "With `COURSE_CACHE` set, the data loaders find every dataset and model in the cache and fetch nothing;",
+        "`notebooks/00_setup.ipynb` lists each artifact as cached. Copy the whole folder to each machine (or share",
+        "`cache/` read-only: the chapters write their own outputs, trained models and predictions, next to it).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _course_archive(dest: Path) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    subprocess.run(["git", "archive", "--format=tar.gz", "-o", str(dest), "HEAD"], cwd=ROOT, check=True)
+    return commit
+
+
+def build_kit(out: Path, requirements: Path, pythons: list[str], cache: Path, link_cache: bool) -> dict:
+    """Build the kit in ``out``; return its summary (times, sizes, torch per Python), also saved as kit.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    torches = build_wheelhouse(out / "wheelhouse", requirements, pythons)
+    times["wheelhouse_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    copy_cache(cache, out / "cache", link_cache)
+    times["cache_s"] = time.perf_counter() - start
+    commit = _course_archive(out / "course.tar.gz")
+    sizes = {"wheelhouse": folder_size(out / "wheelhouse"), "cache": folder_size(out / "cache"),
+             "course": (out / "course.tar.gz").stat().st_size}
+    (out / "README.md").write_text(readme_text(torches, sizes, commit))
+    summary = {"commit": commit, "pythons": pythons, "torch": torches, "sizes_bytes": sizes,
+               "wheels": len(list((out / "wheelhouse").glob("*.whl"))), **times}
+    (out / "kit.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from utils.env import cache_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "offline-kit")
+    parser.add_argument("--python", nargs="+", default=["3.11", "3.12"], help="Python versions of the wheelhouse")
+    parser.add_argument("--requirements", type=Path, default=ROOT / "requirements.txt")
+    parser.add_argument("--link-cache", action="store_true", help="hard-link the cache files instead of copying them")
+    args = parser.parse_args(argv)
+    bad = [v for v in args.python if not re.fullmatch(r"3\.\d+", v)]
+    if bad:
+        parser.error(f"--python takes versions such as 3.11 or 3.12, got {bad}")
+    started = time.perf_counter()
+    summary = build_kit(args.out, args.requirements, args.python, cache_dir(), args.link_cache)
+    sizes = summary["sizes_bytes"]
+    print(f"offline kit in {args.out}: {summary['wheels']} wheels ({sizes['wheelhouse'] / 1e6:.0f} MB), cache "
+          f"{sizes['cache'] / 1e6:.0f} MB, course {sizes['course'] / 1e6:.1f} MB; "
+          f"{sum(sizes.values()) / 1e9:.2f} GB in all, built in {time.perf_counter() - started:.0f} s")
+    for version, what in summary["torch"].items():
+        print(f"  torch for Python {version}: {what}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

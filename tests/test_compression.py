@@ -12,6 +12,7 @@ from utils.classifiers import EncodedTexts, SequenceClassifier
 from utils.compression import (
     LatencyReport,
     compare_latency,
+    predict_in_batches,
     distillation_loss,
     linear_sparsity,
     peak_rss_bytes,
@@ -148,6 +149,18 @@ def test_compare_latency_times_every_predictor_the_same_number_of_times():
     assert report.p50_ms <= report.p95_ms
     assert report.throughput == pytest.approx(4 / report.batch.median)
     assert speedup(reports, "a", "a") == 1.0
+
+
+def test_predict_in_batches_keeps_the_order_of_the_sentences():
+    texts = ["ccc", "a", "bbbbb", "dd", "e"]
+    sizes = []
+
+    def lengths(batch):
+        sizes.append(len(batch))
+        return np.array([[len(t), 0] for t in batch])
+
+    out = predict_in_batches(lengths, texts, batch_size=2)
+    assert out[:, 0].tolist() == [3, 1, 5, 2, 1] and sizes == [2, 2, 1]
 
 
 def test_sizes_shrink_with_zeros_only_when_compressed(tmp_path):

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from utils.checks import check_callable, check_int, check_number, check_tensor, describe, fail
 
 __all__ = [
-    "LatencyReport", "compare_latency", "speedup", "serialized_bytes", "peak_rss_bytes", "prune_magnitude",
+    "LatencyReport", "compare_latency", "speedup", "predict_in_batches", "serialized_bytes", "peak_rss_bytes", "prune_magnitude",
     "prune_ffn_neurons", "linear_sparsity", "student_from_teacher", "distillation_loss", "train_student",
 ]
 
@@ -134,6 +134,25 @@ def speedup(reports: dict[str, LatencyReport], name: str, reference: str, kind: 
     if kind not in ("single", "batch"):
         fail(f"kind must be 'single' or 'batch', got {describe(kind)}", ValueError)
     return paired_ratios(getattr(reports[name], kind), getattr(reports[reference], kind)).median
+
+
+def predict_in_batches(predict: Callable[[list[str]], np.ndarray], texts: Sequence[str],
+                       batch_size: int = 64) -> np.ndarray:
+    """``predict`` over all ``texts`` in batches of similar length (little padding), rows back in ``texts``' order.
+
+    ``predict(list of sentences) -> (n, ...)`` array; returns the ``(N, ...)`` rows stacked. Lengths are counted in
+    characters, a cheap stand-in for tokens.
+    """
+    check_callable("predict", predict, hint="a function list of sentences -> array, e.g. TorchTextClassifier(...)")
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts or not all(isinstance(t, str) for t in texts):
+        fail(f"texts must be a non-empty list of strings, got {describe(texts)}", TypeError)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    parts = [np.asarray(predict([texts[i] for i in order[start:start + batch_size]]))
+             for start in range(0, len(texts), batch_size)]
+    out = np.empty((len(texts), *parts[0].shape[1:]), dtype=parts[0].dtype)
+    out[order] = np.concatenate(parts)
+    return out
 
 
 def serialized_bytes(obj, compress: bool = False) -> int:
@@ -340,6 +359,8 @@ def train_student(student: nn.Module, encoded, labels, teacher_logits, steps: in
     steps, batch_size = check_int("steps", steps, minimum=2), check_int("batch_size", batch_size, minimum=1)
     check_number("temperature", temperature, above=0.0)
     check_number("alpha", alpha, minimum=0.0, maximum=1.0)
+    for parameter in student.parameters():  # a student copied from a frozen teacher starts frozen too
+        parameter.requires_grad_(True)
     student.encoder.token_emb.weight.requires_grad_(not freeze_embeddings)
 
     def loss_fn(model, batch):

@@ -332,11 +332,3 @@ def test_all_ignored_targets_give_nan_as_torch_does_and_weigh_nothing_in_mean_lo
     counted = lm.causal_lm_loss(LM, (INPUTS, TARGETS))[0].item()
     mixed = training.mean_loss(LM, lm.causal_lm_loss, [(INPUTS, TARGETS), (INPUTS, ignored)])
     assert mixed == pytest.approx(counted, rel=1e-6)  # float32 loss of one batch, read back as a Python float
-
-
-def test_moved_names_stay_importable_from_their_old_modules():
-    from utils.checkpoint import load_pretrained_encoder, pretrained_dir
-
-    assert (load_pretrained_encoder, pretrained_dir) == (pretrained.load_pretrained_encoder, pretrained.pretrained_dir)
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        checkpoint.nothing  # noqa: B018

@@ -234,15 +234,6 @@ def test_config_from_hf_refuses_what_we_do_not_implement():
         hf_config(preset("tiny-gpt2"), "gpt3")
 
 
-def test_moved_names_still_importable_from_utils_transformer():
-    import utils.hf
-    import utils.transformer
-
-    assert utils.transformer.hf_config is utils.hf.hf_config and utils.transformer.lm_from_hf is utils.hf.lm_from_hf
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        utils.transformer.nothing
-
-
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 @pytest.mark.parametrize("tied", [True, False])
 def test_lm_logits_match_hf(family, tied):

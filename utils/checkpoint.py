@@ -260,15 +260,3 @@ def resume_checkpoint(
 
 def _comparable(config: dict, ignore: tuple[str, ...]) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k not in ignore}
-
-
-_MOVED_TO_PRETRAINED = frozenset(('pretrained_dir', 'save_pretrained', 'load_pretrained', 'ENCODER_SPECIAL_TOKENS', 'encoder_recipe', 'train_wikipedia_tokenizer', 'wikipedia_mlm_data', 'pretrain_encoder', 'load_pretrained_encoder'))
-
-
-def __getattr__(name: str):
-    """The pretrained-model names kept importable from here for chapter 8 code; they live in ``utils.pretrained``."""
-    if name in _MOVED_TO_PRETRAINED:
-        import utils.pretrained
-
-        return getattr(utils.pretrained, name)
-    raise AttributeError(f"module 'utils.checkpoint' has no attribute {name!r}")

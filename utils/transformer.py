@@ -583,17 +583,3 @@ def parameter_breakdown(config: TransformerConfig, lm_head: bool = False) -> dic
 def parameter_count(config: TransformerConfig, lm_head: bool = False) -> int:
     """Total parameters of the model the config builds (see :func:`parameter_breakdown`)."""
     return sum(parameter_breakdown(config, lm_head=lm_head).values())
-
-
-# Names that moved to utils.hf (the interop with transformers), still importable from here for the modules that
-# import them from this one.
-_MOVED_TO_HF = ("convert_gpt2", "convert_bert", "convert_llama", "config_from_hf", "hf_config", "transformer_from_hf",
-                "lm_from_hf", "to_hf")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_HF:
-        import utils.hf
-
-        return getattr(utils.hf, name)
-    raise AttributeError(f"module 'utils.transformer' has no attribute {name!r}")

@@ -33,7 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PREINSTALLED_MARK = "# colab-preinstalled:"
 CLONE_URL = "https://github.com/attention-to-product/course.git"
 KERNEL_PACKAGES = ("ipykernel", "nbclient", "nbformat")  # what Colab runs a notebook with
-FAKE_COLAB = 'import sys, types\nsys.modules["google.colab"] = types.ModuleType("google.colab")'
+# google.colab as an imported module with a spec, as on Colab (libraries such as accelerate look it up with find_spec)
+FAKE_COLAB = """\
+import importlib.machinery, sys, types
+colab = types.ModuleType("google.colab")
+colab.__spec__ = importlib.machinery.ModuleSpec("google.colab", None)
+sys.modules["google.colab"] = colab\
+"""
 _PIN = re.compile(r"^[A-Za-z0-9_.-]+==[A-Za-z0-9_.+-]+$")
 
 RUNNER = """\

@@ -108,21 +108,21 @@ def build_wheelhouse(wheelhouse: Path, requirements: Path, pythons: list[str]) -
     # above PyPI's CUDA build of the same version) in the configured indexes or the PyTorch CPU index.
     _pip_download(first, wheelhouse, [f"{torch}+cpu", "-r", str(requirements), *BUILD_PACKAGES],
                   extra_index=cpu_index)
-    torches: dict[str, str] = {}
     pins = _pins(wheelhouse, first)
     for version in others:
         _pip_download(version, wheelhouse, ["--no-deps", *pins])
         try:
             _pip_download(version, wheelhouse, ["--no-deps", f"{torch}+cpu"], extra_index=cpu_index)
-        except RuntimeError as error:
-            torches[version] = f"none: no CPU build of {torch} for Python {version} was reachable ({str(error)[-200:]})"
+        except RuntimeError:
+            pass  # said below: no CPU torch for this Python
     found = torch_wheels(wheelhouse)
+    torches: dict[str, str] = {}
     for version in pythons:
         tag = "cp" + version.replace(".", "")
-        if tag in found:
-            torches[version] = found[tag]
-        else:
-            torches.setdefault(version, f"none: no CPU build of {torch} for Python {version} found")
+        torches[version] = found.get(tag) or (
+            f"none: no CPU build of {torch} for Python {version} in the package indexes pip reaches from here "
+            f"(PyPI's Linux wheel is the CUDA build; the PyTorch CPU index is "
+            f"{'reachable but has none' if cpu_index else 'not reachable'})")
     return torches
 
 
@@ -132,9 +132,17 @@ def copy_cache(cache: Path, dest: Path, link: bool) -> None:
     if missing:
         raise FileNotFoundError(f"the data cache {cache} lacks {', '.join(missing)}: run `python -m utils.data` first "
                                 "(with a network), then build the kit")
-    copy = os.link if link else shutil.copy2
+    copy = _link_or_copy if link else shutil.copy2
     for part in CACHE_PARTS:
         shutil.copytree(cache / part, dest / part, copy_function=copy, dirs_exist_ok=True)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link where the two folders share a file system, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def folder_size(path: Path) -> int:

@@ -25,6 +25,9 @@ summary() {
 stage set-up       bash -c "make --no-print-directory setup && python -m utils.data && python scripts/fetch_mathjax.py"
 stage unit-tests   python -m pytest -q tests/
 stage notebooks    env COURSE_QUICK=1 python -m pytest -q --nbval-lax --nbval-current-env notebooks/
+# Colab recreated in a fresh venv (scripts/colab_check.py), and an install from an offline kit with --no-index
+stage colab        env COURSE_COLAB_CHECK=1 python -m pytest -q -s tests/test_colab.py -k simulation
+stage offline-kit  env COURSE_OFFLINE_KIT_CHECK=1 python -m pytest -q tests/test_offline_kit.py -k install
 stage book-build   jupyter-book build . --all -W -n --keep-going
 stage site-check   python scripts/check_site.py _build/html
 summary

@@ -12,7 +12,8 @@ What is Colab's and what is not:
   (ipykernel, nbclient). pip installs them from this machine's package indexes; torch is the one exception: Colab's
   is a CUDA build, which this machine does not install, so the venv gets the course's pin (``--torch``), here the
   local CPU wheel;
-- each chapter runs like a notebook just opened in Colab: in an empty working folder, with ``google.colab``
+- each chapter runs like a notebook just opened in Colab, from the committed ``HEAD`` (what Colab opens from
+  GitHub and what the set-up cell clones): in an empty working folder, with ``google.colab``
   imported, its first cell exactly as the chapter has it except the clone URL, which points at a bare copy of this
   repository's committed history (``file://.../course.git``) instead of GitHub;
 - quick mode (``COURSE_QUICK=1``) and the data cache of this machine (``COURSE_CACHE``), so no dataset is fetched.
@@ -78,11 +79,21 @@ def colab_cell(source: str, repository_url: str) -> str:
     return source.replace(CLONE_URL, repository_url)
 
 
+def committed(path: Path) -> str:
+    """The text of ``path`` (in this repository) at the committed ``HEAD``: what a clone, and Colab, gets."""
+    relative = Path(path).resolve().relative_to(ROOT).as_posix()
+    result = subprocess.run(["git", "show", f"HEAD:{relative}"], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise FileNotFoundError(f"{relative} is not committed: Colab opens the committed notebook; commit it first")
+    return result.stdout
+
+
 def colab_notebook(path: Path, repository_url: str):
-    """Chapter ``path`` as Colab opens it: ``google.colab`` imported first, then its cells, the clone from here."""
+    """Committed chapter ``path`` as Colab opens it: ``google.colab`` imported first, then its cells, the clone from
+    ``repository_url``."""
     import nbformat
 
-    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.reads(committed(path), as_version=4)
     first = next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code")
     nb.cells[first].source = colab_cell(nb.cells[first].source, repository_url)
     nb.cells.insert(first, nbformat.v4.new_code_cell(FAKE_COLAB))
@@ -93,13 +104,15 @@ def colab_notebook(path: Path, repository_url: str):
 
 
 def chapters_to_run(numbers: list[str] | None = None) -> list[Path]:
-    """Chapters 0 and 5 and the newest chapter (by number), or those of ``numbers`` (two-digit prefixes)."""
-    chapters = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    """Chapters 0 and 5 and the newest committed chapter (by number), or those of ``numbers`` (two-digit prefixes)."""
+    listed = subprocess.run(["git", "ls-tree", "--name-only", "HEAD", "notebooks/"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    chapters = sorted(ROOT / name for name in listed if re.fullmatch(r"notebooks/\d\d_[^/]+\.ipynb", name))
     wanted = numbers or ["00", "05", chapters[-1].name[:2]]
     chosen = [p for p in chapters if p.name[:2] in wanted]
     missing = sorted(set(wanted) - {p.name[:2] for p in chosen})
     if missing:
-        raise ValueError(f"no chapter numbered {', '.join(missing)} in notebooks/")
+        raise ValueError(f"no committed chapter numbered {', '.join(missing)} in notebooks/")
     return chosen
 
 

@@ -54,12 +54,18 @@ def test_the_set_up_cell_runs_as_written_but_clones_from_here():
     assert all(c.outputs == [] for c in code)
 
 
-def test_the_chapters_run_are_0_5_and_the_newest():
-    chapters = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+def test_the_chapters_run_are_0_5_and_the_newest_committed_one():
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-tree", "--name-only", "HEAD", "notebooks/"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    chapters = sorted(Path(p) for p in listed if p.endswith(".ipynb") and Path(p).name[:2].isdigit())
     chosen = colab.chapters_to_run()
     assert [p.name[:2] for p in chosen] == sorted({"00", "05", chapters[-1].name[:2]})
-    with pytest.raises(ValueError, match="no chapter numbered 42"):
+    with pytest.raises(ValueError, match="no committed chapter numbered 42"):
         colab.chapters_to_run(["42"])
+    with pytest.raises(FileNotFoundError, match="is not committed"):
+        colab.committed(ROOT / "notebooks" / "99_not_there.ipynb")
 
 
 @pytest.mark.skipif(os.environ.get("COURSE_COLAB_CHECK") != "1",

@@ -89,7 +89,7 @@ def plot_roc_curves(curves: dict, ax=None):
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate (recall)")
     ax.set_aspect("equal")
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="lower right", fontsize=7, frameon=True, framealpha=0.85)
     return ax.figure
 
 
@@ -109,7 +109,7 @@ def plot_pr_curves(curves: dict, ax=None):
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_ylim(min(prevalence, 0.5) - 0.05, 1.02)
-    ax.legend(loc="lower left", fontsize=7)
+    ax.legend(loc="lower left", fontsize=7, frameon=True, framealpha=0.85)
     return ax.figure
 
 
@@ -130,7 +130,7 @@ def plot_reliability(bins_by_model: dict, ax=None):
     ax.set_ylabel("accuracy in the bin")
     ax.set_xlim(0.45, 1.02)
     ax.set_ylim(0.0, 1.02)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="lower right", fontsize=7, frameon=True, framealpha=0.85)
     return ax.figure
 
 

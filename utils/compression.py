@@ -185,16 +185,28 @@ def _resident_kib(field: str) -> int:
     raise OSError(f"/proc/self/status has no {field}")
 
 
+def _release_free_memory() -> None:
+    """Hand memory that was freed back to the system (glibc's ``malloc_trim``), so the next peak is measured afresh."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # another C library: freed memory may stay resident and hide part of a peak
+        pass
+
+
 def peak_rss_bytes(fn: Callable[[], object]) -> int:
     """The peak resident memory of this process during ``fn()`` above its resident memory before, in bytes.
 
-    Linux only: the kernel's high-water mark (``VmHWM``) is reset through ``/proc/self/clear_refs`` first. Unlike
+    Linux only: freed memory is returned to the system first (``malloc_trim``), then the kernel's high-water mark
+    (``VmHWM``) is reset through ``/proc/self/clear_refs``. Unlike
     ``utils.perf.peak_memory_bytes`` (torch's allocations) it sees every library, onnxruntime included.
     """
     check_callable("fn", fn)
     if not os.path.exists("/proc/self/clear_refs"):
         fail("peak_rss_bytes reads Linux's /proc/self/status, which this system does not have", OSError,
              "on other systems use utils.perf.peak_memory_bytes (torch's allocations only)")
+    _release_free_memory()
     with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
         refs.write("5")  # reset the peak resident set size to the current one
     before = _resident_kib("VmRSS")

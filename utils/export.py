@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,9 +77,11 @@ def export_onnx(model: nn.Module, path, example_len: int = 16, opset: int = 18) 
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=512)
     path.parent.mkdir(parents=True, exist_ok=True)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    torch.onnx.export(model, (example, example.clone()), str(path), input_names=list(INPUT_NAMES),
-                      output_names=["logits"], dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}), dynamo=True,
-                      external_data=False, opset_version=opset, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes from torch.export's internals about axis names and tree specs
+        torch.onnx.export(model, (example, example.clone()), str(path), input_names=list(INPUT_NAMES),
+                          output_names=["logits"], dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}),
+                          dynamo=True, external_data=False, opset_version=opset, verbose=False)
     model.train(was_training)
     graph = onnx.load(str(path))
     del graph.graph.value_info[:]  # shapes recorded for the example; onnxruntime's quantizer re-infers them
@@ -109,7 +112,11 @@ def quantize_onnx_int8(source, target, per_channel: bool = False) -> Path:
 
 
 def onnx_session(path, threads: int | None = None):
-    """An ``onnxruntime.InferenceSession`` of ``path`` on the CPU with ``threads`` intra-op threads (default: torch's)."""
+    """An ``onnxruntime.InferenceSession`` of ``path`` on the CPU with ``threads`` intra-op threads (default: torch's).
+
+    onnxruntime's memory arena is off, so each run allocates what it needs from the system, as PyTorch does, and a
+    measure of the process's peak memory (``utils.compression.peak_rss_bytes``) sees it.
+    """
     path = _check_path("path", path)
     threads = torch.get_num_threads() if threads is None else check_int("threads", threads, minimum=1)
     if not path.is_file():
@@ -119,6 +126,7 @@ def onnx_session(path, threads: int | None = None):
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.log_severity_level = 3  # errors only
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -281,3 +281,21 @@ def test_gpu_recordings_take_chapter_runs_and_skip_script_measurements(tmp_path)
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ValueError, match="broken.json is not valid JSON"):
         agendas.gpu_recordings(tmp_path)
+
+
+def test_the_build_writes_student_versions_and_each_chapter_links_its_own(tmp_path):
+    root = EXT_PATH.parents[2]
+    out = tmp_path / "html"
+    app = SimpleNamespace(builder=SimpleNamespace(format="html"), srcdir=str(root), outdir=str(out),
+                          env=SimpleNamespace(doc2path=lambda docname: str(root / f"{docname}.ipynb")))
+    course_ext._write_student_versions(app)
+    chapters = sorted(p.name for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(p.name for p in (out / "student").iterdir()) == chapters
+    source = [(root / "notebooks" / "03_attention.ipynb").read_text()]
+    course_ext._insert_stamp_banner(app, "notebooks/03_attention", source)
+    first = json.loads(source[0])["cells"][0]["source"]
+    assert 'href="../student/03_attention.ipynb" download>03_attention.ipynb</a>' in first
+    page = ["# Guide\n\n```{course-run-times}\n```\n"]
+    app.env.doc2path = lambda docname: str(root / f"{docname}.md")
+    course_ext._insert_stamp_banner(app, "book/workshop_guide", page)
+    assert "| chapter | quick mode, CPU | full mode, CPU | GPU |" in page[0] and "{course-run-times}" not in page[0]

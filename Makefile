@@ -6,6 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 NB     ?=
+KIT_ARGS ?=  # e.g. KIT_ARGS="--interpreter 3.12=/usr/bin/python3.12" when python3.12 is not on PATH
 # jupyter lab refuses to start as root without --allow-root (containers and cloud VMs often run as root)
 USER_ID ?= $(shell id -u)
 
@@ -40,7 +41,7 @@ student: setup  ## the student version of every chapter (solutions out, stubs in
 	$(BIN)/python scripts/make_student.py
 
 offline-kit: setup data  ## a folder for rooms without a network: wheels for Python 3.11 and 3.12, the data cache, a README
-	$(BIN)/python scripts/make_offline_kit.py
+	$(BIN)/python scripts/make_offline_kit.py $(KIT_ARGS)
 
 execute: setup data  ## run a notebook in full mode and stamp it: make execute NB=notebooks/01_history.ipynb
 	@test -n "$(NB)" || (echo "usage: make execute NB=notebooks/NN_name.ipynb" && exit 2)

@@ -20,6 +20,7 @@ The folder holds
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -35,6 +36,7 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 BUILD_PACKAGES = ("setuptools>=68", "wheel")  # `pip install -e .` builds the course package with them
 CACHE_PARTS = ("downloads", "data", "models")  # the registry's files and the dequantized model; chapter outputs stay out
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<python>[^-]+)-(?P<abi>[^-]+)-(?P<platform>.+)\.whl$")
+INTERPRETERS: dict[str, str] = {}  # version -> python, from --interpreter (else python3.X on PATH)
 _CUDA_ONLY = re.compile(r"^(nvidia[_-]|triton$|cuda[_-])")
 
 
@@ -57,9 +59,24 @@ def index_reachable(url: str = TORCH_CPU_INDEX, timeout: float = 10.0) -> bool:
         return False
 
 
+@functools.cache
+def _interpreter(python_version: str) -> str:
+    """A Python of that version to run pip with (pip evaluates dependency markers such as `python_version ==
+    "3.12"` for the Python that runs it, not for --python-version), else this one."""
+    if sys.version_info[:2] == tuple(int(p) for p in python_version.split(".")):
+        return sys.executable
+    found = INTERPRETERS.get(python_version) or shutil.which(f"python{python_version}")
+    if found and subprocess.run([found, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+        return found
+    print(f"no python{python_version} with pip here: its wheels are resolved by Python "
+          f"{sys.version_info.major}.{sys.version_info.minor}, so a dependency that only Python {python_version} "
+          "needs may be missing", flush=True)
+    return sys.executable
+
+
 def _pip_download(python_version: str, dest: Path, args: list[str], extra_index: bool = False) -> None:
     abi = "cp" + python_version.replace(".", "")
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version",
+    command = [_interpreter(python_version), "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version",
                python_version, "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none", "-d", str(dest)]
     for platform in PLATFORMS:
         command += ["--platform", platform]
@@ -83,6 +100,29 @@ def _pins(wheelhouse: Path, python_version: str) -> list[str]:
         if tag in wheel["python"] or wheel["abi"] in ("none", "abi3"):
             pins.add(f"{name}=={wheel['version']}")
     return sorted(pins)
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;(]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _requirement_lines(requirements: Path) -> list[str]:
+    return [line.split("#")[0].strip() for line in requirements.read_text().splitlines() if line.split("#")[0].strip()]
+
+
+def _packages_needing_torch(wheelhouse: Path) -> set[str]:
+    """Names of the wheels in ``wheelhouse`` whose metadata requires torch."""
+    import zipfile
+
+    names = set()
+    for path in wheelhouse.glob("*.whl"):
+        with zipfile.ZipFile(path) as archive:
+            metadata = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
+            text = archive.read(metadata).decode("utf-8", "replace") if metadata else ""
+        requires = [line[len("Requires-Dist:"):].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+        if any(_name(r) == "torch" and "extra ==" not in r for r in requires):
+            names.add(_name(parse_wheel(path.name)["name"]))
+    return names
 
 
 def _torch_pin(requirements: Path) -> str:
@@ -110,7 +150,19 @@ def build_wheelhouse(wheelhouse: Path, requirements: Path, pythons: list[str]) -
                   extra_index=cpu_index)
     pins = _pins(wheelhouse, first)
     for version in others:
+        # The same versions as for the first Python: every wheel by name, then a resolution of everything that does
+        # not need torch (pins as constraints) for the dependencies only this Python needs (markers such as
+        # `python_version == "3.12"`); resolving the packages that need torch would fetch PyPI's CUDA build.
         _pip_download(version, wheelhouse, ["--no-deps", *pins])
+        needs_torch = _packages_needing_torch(wheelhouse)
+        scratch = wheelhouse.parent / ".resolve"
+        scratch.mkdir(exist_ok=True)
+        (scratch / "constraints.txt").write_text("\n".join(pins) + "\n")
+        (scratch / "requirements.txt").write_text("\n".join(
+            line for line in _requirement_lines(requirements) if _name(line) not in needs_torch | {"torch"}) + "\n")
+        _pip_download(version, wheelhouse, ["-r", str(scratch / "requirements.txt"),
+                                            "-c", str(scratch / "constraints.txt")])
+        shutil.rmtree(scratch)
         try:
             _pip_download(version, wheelhouse, ["--no-deps", f"{torch}+cpu"], extra_index=cpu_index)
         except RuntimeError:
@@ -210,7 +262,8 @@ def build_kit(out: Path, requirements: Path, pythons: list[str], cache: Path, li
     sizes = {"wheelhouse": folder_size(out / "wheelhouse"), "cache": folder_size(out / "cache"),
              "course": (out / "course.tar.gz").stat().st_size}
     (out / "README.md").write_text(readme_text(torches, sizes, commit))
-    summary = {"commit": commit, "pythons": pythons, "torch": torches, "sizes_bytes": sizes,
+    resolved_with = {version: _interpreter(version) for version in pythons}
+    summary = {"commit": commit, "pythons": pythons, "torch": torches, "resolved_with": resolved_with, "sizes_bytes": sizes,
                "wheels": len(list((out / "wheelhouse").glob("*.whl"))), **times}
     (out / "kit.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -223,11 +276,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "offline-kit")
     parser.add_argument("--python", nargs="+", default=["3.11", "3.12"], help="Python versions of the wheelhouse")
     parser.add_argument("--requirements", type=Path, default=ROOT / "requirements.txt")
+    parser.add_argument("--interpreter", action="append", default=[], metavar="VERSION=PATH",
+                        help="the Python to resolve a version's wheels with, e.g. 3.12=/usr/bin/python3.12 "
+                             "(default: python3.X on PATH)")
     parser.add_argument("--link-cache", action="store_true", help="hard-link the cache files instead of copying them")
     args = parser.parse_args(argv)
     bad = [v for v in args.python if not re.fullmatch(r"3\.\d+", v)]
     if bad:
         parser.error(f"--python takes versions such as 3.11 or 3.12, got {bad}")
+    for item in args.interpreter:
+        version, _, path = item.partition("=")
+        if not re.fullmatch(r"3\.\d+", version) or not Path(path).is_file():
+            parser.error(f"--interpreter takes VERSION=PATH with an existing python, got {item!r}")
+        INTERPRETERS[version] = path
     started = time.perf_counter()
     summary = build_kit(args.out, args.requirements, args.python, cache_dir(), args.link_cache)
     sizes = summary["sizes_bytes"]

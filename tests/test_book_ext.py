@@ -286,8 +286,10 @@ def test_gpu_recordings_take_chapter_runs_and_skip_script_measurements(tmp_path)
 def test_the_build_writes_student_versions_and_each_chapter_links_its_own(tmp_path):
     root = EXT_PATH.parents[2]
     out = tmp_path / "html"
+    in_book = {"notebooks/00_setup", "notebooks/03_attention", "book/workshop_guide"}
     app = SimpleNamespace(builder=SimpleNamespace(format="html"), srcdir=str(root), outdir=str(out),
-                          env=SimpleNamespace(doc2path=lambda docname: str(root / f"{docname}.ipynb")))
+                          env=SimpleNamespace(doc2path=lambda docname: str(root / f"{docname}.ipynb"),
+                                              found_docs=in_book))
     course_ext._write_student_versions(app)
     chapters = sorted(p.name for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert sorted(p.name for p in (out / "student").iterdir()) == chapters
@@ -299,3 +301,5 @@ def test_the_build_writes_student_versions_and_each_chapter_links_its_own(tmp_pa
     app.env.doc2path = lambda docname: str(root / f"{docname}.md")
     course_ext._insert_stamp_banner(app, "book/workshop_guide", page)
     assert "| chapter | quick mode, CPU | full mode, CPU | GPU |" in page[0] and "{course-run-times}" not in page[0]
+    # only the chapters the book holds: a notebook not yet in the table of contents would be an unknown document
+    assert "{doc}`/notebooks/03_attention`" in page[0] and "{doc}`/notebooks/01_history`" not in page[0]

@@ -120,14 +120,17 @@ def _title(nb: dict, fallback: str) -> str:
     return fallback
 
 
-def read_chapters(notebooks_dir: Path, recorded_dir: Path | None = None) -> list[Chapter]:
-    """Every chapter of ``notebooks_dir`` with its measured times and its exercises, in chapter order."""
+def read_chapters(notebooks_dir: Path, recorded_dir: Path | None = None, only: set[str] | None = None) -> list[Chapter]:
+    """Every chapter of ``notebooks_dir`` (or those whose names are in ``only``, e.g. the book's) with its measured
+    times and its exercises, in chapter order."""
     import nbformat
 
     student = _make_student()
     recordings = gpu_recordings(recorded_dir if recorded_dir is not None else Path(notebooks_dir) / "recorded")
     chapters = []
     for path in student.chapter_paths(Path(notebooks_dir)):
+        if only is not None and path.stem not in only:
+            continue
         nb = nbformat.read(path, as_version=4)
         times = run_times(nb.metadata.get("course_stamp"), recordings.get(f"notebooks/{path.name}"))
         exercises = tuple(f"Exercise {e.number}: {e.title or e.function}" for e in student.find_exercises(nb, path.stem))

@@ -240,7 +240,8 @@ def _insert_stamp_banner(app, docname: str, source: list[str]) -> None:
     path = Path(app.env.doc2path(docname))
     if path.suffix != ".ipynb":
         if "{course-agenda}" in source[0] or "{course-run-times}" in source[0]:
-            chapters = course_agendas.read_chapters(Path(app.srcdir) / "notebooks")
+            in_book = {doc.split("/", 1)[1] for doc in app.env.found_docs if doc.startswith("notebooks/")}
+            chapters = course_agendas.read_chapters(Path(app.srcdir) / "notebooks", only=in_book)
             source[0] = course_agendas.expand_blocks(source[0], chapters)
         return
     relative = path.relative_to(app.srcdir).as_posix()

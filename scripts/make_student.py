@@ -51,6 +51,7 @@ class Exercise:
     function: str  # the name the learner defines
     stub_source: str  # the stub's ``def`` (the chapter's, or one made from the solution)
     solution_source: str  # the solution's ``def``
+    solution_imports: str  # the imports of the solution cell itself, which the solution may use
     checker: str  # the expression that names the checker, e.g. "exercises.check_lora_forward"
     setup_source: str
     solution_cell: int  # index of the solution cell in the chapter
@@ -160,7 +161,8 @@ def find_exercises(nb, chapter: str) -> list[Exercise]:
             exercises.append(Exercise(
                 chapter=chapter, number=number, title=titles[number - 1] if number <= len(titles) else "",
                 function=node.name, stub_source=stubs.get(node.name) or _make_stub(node, number),
-                solution_source=ast.unparse(node), checker=checker, setup_source=_setup_source(earlier),
+                solution_source=ast.unparse(node), checker=checker,
+                solution_imports="\n".join(ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))), setup_source=_setup_source(earlier),
                 solution_cell=index, stub_from_chapter=node.name in stubs,
             ))
         earlier.append(ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))],

@@ -62,7 +62,7 @@ def test_stub_fails_with_the_checkers_message_and_solution_passes(exercise, one_
     attempted, printed = _run(exercise, stub_namespace, wrong)
     assert attempted is False and printed.startswith("✗"), printed
 
-    solution_namespace = _namespace(exercise, exercise.solution_source)
+    solution_namespace = _namespace(exercise, f"{exercise.solution_imports}\n{exercise.solution_source}")
     attempted, printed = _run(exercise, solution_namespace, solution_namespace[exercise.function])
     assert attempted is True and "correct" in printed, printed
 

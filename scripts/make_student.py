@@ -171,7 +171,12 @@ def find_exercises(nb, chapter: str) -> list[Exercise]:
 
 
 def _names(tree: ast.Module, context: type) -> set[str]:
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, context)}
+    """Names loaded (``ast.Load``) or bound (``ast.Store``, imports included) anywhere in ``tree``."""
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, context)}
+    if context is ast.Store:
+        names |= {(alias.asname or alias.name).split(".")[0] for node in ast.walk(tree)
+                  if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    return names
 
 
 def _check_nothing_needs_a_solution(nb, chapter: str) -> None:

@@ -144,6 +144,11 @@ def test_bad_chapters_are_refused_with_what_to_fix():
     nb.cells[0].metadata["tags"] = ["solution"]
     with pytest.raises(ValueError, match="reads 'result', which only the solution cell 0 assigns"):
         make_student.student_notebook(nb, "99_test")
+    nb.cells = [nbformat.v4.new_code_cell("import math\n\ndef f(x):\n    return math.sqrt(x)\n\ncheck_f(f)"),
+                nbformat.v4.new_code_cell("print(math.pi)")]
+    nb.cells[0].metadata["tags"] = ["solution"]
+    with pytest.raises(ValueError, match="reads 'math', which only the solution cell 0 assigns"):
+        make_student.student_notebook(nb, "99_test")
     with pytest.raises(TypeError, match="nbformat.read"):
         make_student.find_exercises("notebooks/01_history.ipynb", "01_history")
     nb.cells = [nbformat.v4.new_code_cell("def (")]

@@ -11,13 +11,14 @@ Where code is (by chapter):
   model (tokenizers included), with the fixed splits (chapter 0)
 - ``cited``: figures cited from papers, each with its source; ``history``: doubling-time fits (chapter 1)
 - ``losses``, ``optim``: stable losses, optimizers and schedules (chapter 2)
-- ``attention``: scaled dot-product, blockwise and multi-head attention, masks, KV cache; ``positions``:
+- ``attention``: scaled dot-product, blockwise, multi-head self- and cross-attention, masks, KV cache; ``positions``:
   sinusoidal and rotary positions (chapter 3)
 - ``tokenizer`` gathers ``tokenizer_common`` (patterns, special tokens, the merge routine), ``bpe_training``,
   ``bpe`` (the byte-level BPE tokenizer) and ``wordpiece`` (chapter 4)
 - ``transformer``: the model file, one configurable block that becomes GPT-2, BERT or Llama; ``generation``:
-  sampling and the generation loop with its KV cache; ``encoder_decoder``: the original encoder-decoder with
-  cross-attention; ``hf``: all interop with ``transformers``, driven by one table of model families (chapter 5)
+  sampling and the generation loop with its KV cache; ``encoder_decoder``: the original encoder-decoder (its
+  cross-attention is in ``attention``); ``hf``: all interop with ``transformers``, driven by one table of model
+  families (chapter 5)
 - ``training``: the one training loop; ``checkpoint``: checkpoints that resume bitwise; ``lm``: language-model
   batches, masking and losses; ``pretrained``: pretrained models saved and loaded with their tokenizers (chapter 6)
 - ``perf``: every timing in the book, FLOPs, MFU, the memory budget (chapter 7)

@@ -76,6 +76,6 @@ def test_colab_simulation(tmp_path, capsys):
     sys.stdout.write(out)  # the step times, for the stage's log
     assert "numpy 2.0.2" in out and "pandas 2.2.2" in out
     for chapter in colab.chapters_to_run():
-        assert f"{chapter.stem}: set-up cell and quick run as on Colab in" in out
+        assert f"{chapter.name}: set-up cell and quick run as on Colab in" in out
     for index in range(len(colab.chapters_to_run())):
         assert (tmp_path / f"content-{index}" / "course" / "notebooks").is_dir()

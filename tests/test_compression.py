@@ -75,6 +75,15 @@ def test_onnx_logits_equal_pytorch_at_other_batch_sizes_and_lengths(exported):
     assert max(diffs.values()) < tolerance, diffs
 
 
+def test_onnx_session_threads_sleep_when_idle(exported):
+    # onnxruntime's default busy-waits after each run and slows the next call of the process (PyTorch's): off here.
+    _, path = exported
+    options = onnx_session(path, threads=2).get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+    assert not options.enable_cpu_mem_arena
+
+
 def _trained_tiny(seed=0, steps=150):
     """A tiny BERT taught 'does token 7 occur among the real tokens?': a task a 2-block model learns in seconds."""
     model = _classifier(seed).train()

@@ -115,7 +115,10 @@ def onnx_session(path, threads: int | None = None):
     """An ``onnxruntime.InferenceSession`` of ``path`` on the CPU with ``threads`` intra-op threads (default: torch's).
 
     onnxruntime's memory arena is off, so each run allocates what it needs from the system, as PyTorch does, and a
-    measure of the process's peak memory (``utils.compression.peak_rss_bytes``) sees it.
+    measure of the process's peak memory (``utils.compression.peak_rss_bytes``) sees it. Its intra-op threads do not
+    spin after a run (``session.intra_op.allow_spinning = 0``; onnxruntime's default is to busy-wait for the next
+    one): a spinning pool holds the cores it ran on and slows whatever runs next in the process, PyTorch included,
+    which makes an alternating benchmark measure the spinning rather than the models.
     """
     path = _check_path("path", path)
     threads = torch.get_num_threads() if threads is None else check_int("threads", threads, minimum=1)
@@ -127,6 +130,7 @@ def onnx_session(path, threads: int | None = None):
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.log_severity_level = 3  # errors only
     options.enable_cpu_mem_arena = False
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep, not busy-wait
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

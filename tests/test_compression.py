@@ -264,3 +264,24 @@ def test_train_student_moves_towards_the_teacher_and_keeps_frozen_embeddings():
     assert len(history.train_loss) == 40
     assert soft_loss() < 0.7 * before
     assert torch.equal(student.encoder.token_emb.weight, embeddings)
+
+
+def test_a_student_with_halved_feed_forward_blocks_is_smaller_and_trains_on_unlabelled_sentences():
+    teacher = _trained_tiny(steps=80)
+    student = prune_ffn_neurons(student_from_teacher(teacher, [1]), 0.5)
+    d_model, d_ff = teacher.encoder.config.d_model, teacher.encoder.blocks[1].mlp.w1.out_features
+    assert len(student.encoder.blocks) == 1 and student.encoder.config.n_layers == 1
+    assert student.encoder.blocks[0].mlp.w1.weight.shape == (d_ff // 2, d_model)
+    assert student.encoder.blocks[0].mlp.w2.weight.shape == (d_model, d_ff // 2)
+    assert teacher.encoder.blocks[1].mlp.w1.weight.shape == (d_ff, d_model)  # the teacher is left whole
+    ids, mask, _ = _token_task(torch.Generator().manual_seed(6), 256)  # the labels are not given to the student
+    with torch.no_grad():
+        teacher_logits = teacher(ids, mask)
+        before = F.kl_div(student(ids, mask).log_softmax(-1), teacher_logits.softmax(-1), reduction="batchmean")
+    history = train_student(student, EncodedTexts(ids, mask), None, teacher_logits, steps=40, lr=3e-3, alpha=1.0)
+    with torch.no_grad():
+        logits = student(ids, mask)
+        after = F.kl_div(logits.log_softmax(-1), teacher_logits.softmax(-1), reduction="batchmean")
+    assert logits.shape == (256, 2) and torch.isfinite(logits).all() and len(history.train_loss) == 40
+    assert after < 0.7 * before
+    assert (logits.argmax(1) == teacher_logits.argmax(1)).float().mean() > 0.8

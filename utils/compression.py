@@ -353,9 +353,11 @@ def train_student(student: nn.Module, encoded, labels, teacher_logits, steps: in
                   freeze_embeddings: bool = True):
     """Train ``student`` with :func:`distillation_loss` through ``utils.training.fit``; returns its ``StepHistory``.
 
-    ``encoded``: ``utils.classifiers.EncodedTexts`` of ``N`` sentences; ``labels`` int ``(N,)``; ``teacher_logits``
-    ``(N, C)``, computed once by the teacher. AdamW, warm-up over a tenth of the steps, cosine decay to 0, clipping
-    at 1. ``freeze_embeddings`` keeps the token embeddings (half of MiniLM's weights) as the teacher's.
+    ``encoded``: ``utils.classifiers.EncodedTexts`` of ``N`` sentences; ``labels`` int ``(N,)``, or ``None`` with
+    ``alpha=1`` (the teacher's probabilities only: a *transfer set* of unlabelled sentences, as Hinton et al. use);
+    ``teacher_logits`` ``(N, C)``, computed once by the teacher. AdamW, warm-up over a tenth of the steps, cosine
+    decay to 0, clipping at 1. ``freeze_embeddings`` keeps the token embeddings (half of MiniLM's weights) as the
+    teacher's.
     """
     from utils.classifiers import EncodedTexts
     from utils.training import TrainConfig, fit
@@ -363,6 +365,12 @@ def train_student(student: nn.Module, encoded, labels, teacher_logits, steps: in
     _encoder_linears(student)
     if not isinstance(encoded, EncodedTexts):
         fail(f"encoded must be EncodedTexts (from utils.classifiers.encode_texts), got {describe(encoded)}", TypeError)
+    alpha = check_number("alpha", alpha, minimum=0.0, maximum=1.0)
+    if labels is None:
+        if alpha != 1.0:
+            fail(f"labels=None (unlabelled sentences) needs alpha=1, the teacher's probabilities only; got alpha={alpha}",
+                 ValueError, "pass the labels, or alpha=1.0 to train on the soft labels alone")
+        labels = np.zeros(len(encoded), dtype=np.int64)  # never read: the hard term has weight 0
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
     teacher_logits = torch.as_tensor(np.asarray(teacher_logits), dtype=torch.float32)
     if labels.shape != (len(encoded),) or teacher_logits.shape[0] != len(encoded) or teacher_logits.ndim != 2:
@@ -370,7 +378,6 @@ def train_student(student: nn.Module, encoded, labels, teacher_logits, steps: in
              f"{tuple(labels.shape)} and {tuple(teacher_logits.shape)}", ValueError)
     steps, batch_size = check_int("steps", steps, minimum=2), check_int("batch_size", batch_size, minimum=1)
     check_number("temperature", temperature, above=0.0)
-    check_number("alpha", alpha, minimum=0.0, maximum=1.0)
     for parameter in student.parameters():  # a student copied from a frozen teacher starts frozen too
         parameter.requires_grad_(True)
     student.encoder.token_emb.weight.requires_grad_(not freeze_embeddings)

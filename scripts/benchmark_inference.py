@@ -6,7 +6,9 @@
 Four ways to run the same classifier, timed alternately on the same movie test sentences (utils.perf through
 utils.compression.compare_latency): fp32 PyTorch, int8 PyTorch (torch.ao's quantize_dynamic, deprecated), onnxruntime
 fp32 and onnxruntime int8 (its dynamic quantizer). Prints p50 / p95 at batch 1, sentences per second at batch 32, and
-each one's speed-up over fp32 PyTorch: the median of the round-by-round ratios.
+each one's speed-up over fp32 PyTorch: the median of the round-by-round ratios. onnxruntime's idle threads sleep
+between runs (utils.export.onnx_session): with its default, spinning, they would hold the cores while PyTorch's next
+call runs and inflate every ratio.
 """
 
 from __future__ import annotations

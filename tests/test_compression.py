@@ -82,6 +82,8 @@ def test_onnx_session_threads_sleep_when_idle(exported):
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
     assert not options.enable_cpu_mem_arena
+    spinning = onnx_session(path, threads=2, spinning=True).get_session_options()
+    assert spinning.get_session_config_entry("session.intra_op.allow_spinning") == "1"
 
 
 def _trained_tiny(seed=0, steps=150):

@@ -63,6 +63,8 @@ CASES = [
     BadInput("utils.export.onnx_session", "zero threads", lambda: export.onnx_session("nothing.onnx", threads=0),
              ValueError, "threads"),
     BadInput("utils.export.onnx_session", "a number as the path", lambda: export.onnx_session(3), TypeError, "path"),
+    BadInput("utils.export.onnx_session", "spinning given as text",
+             lambda: export.onnx_session("nothing.onnx", spinning="yes"), TypeError, "spinning"),
     BadInput("utils.export.TorchTextClassifier", "the tokenizer's name instead of the tokenizer",
              lambda: export.TorchTextClassifier(_classifier(), "minilm"), TypeError, "tokenizer"),
     BadInput("utils.export.TorchTextClassifier", "one string instead of a list",

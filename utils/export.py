@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils.checks import check_int, describe, fail
+from utils.checks import check_bool, check_int, describe, fail
 
 __all__ = ["export_onnx", "quantize_onnx_int8", "onnx_session", "TorchTextClassifier", "OnnxTextClassifier"]
 
@@ -111,17 +111,19 @@ def quantize_onnx_int8(source, target, per_channel: bool = False) -> Path:
     return target
 
 
-def onnx_session(path, threads: int | None = None):
+def onnx_session(path, threads: int | None = None, spinning: bool = False):
     """An ``onnxruntime.InferenceSession`` of ``path`` on the CPU with ``threads`` intra-op threads (default: torch's).
 
     onnxruntime's memory arena is off, so each run allocates what it needs from the system, as PyTorch does, and a
     measure of the process's peak memory (``utils.compression.peak_rss_bytes``) sees it. Its intra-op threads do not
     spin after a run (``session.intra_op.allow_spinning = 0``; onnxruntime's default is to busy-wait for the next
     one): a spinning pool holds the cores it ran on and slows whatever runs next in the process, PyTorch included,
-    which makes an alternating benchmark measure the spinning rather than the models.
+    which makes an alternating benchmark measure the spinning rather than the models. ``spinning=True`` keeps
+    onnxruntime's default, for a process where onnxruntime owns the cores (or to show the effect).
     """
     path = _check_path("path", path)
     threads = torch.get_num_threads() if threads is None else check_int("threads", threads, minimum=1)
+    spinning = check_bool("spinning", spinning)
     if not path.is_file():
         fail(f"path {str(path)!r} does not exist", FileNotFoundError, "write it with export_onnx or quantize_onnx_int8")
     import onnxruntime as ort
@@ -130,7 +132,7 @@ def onnx_session(path, threads: int | None = None):
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.log_severity_level = 3  # errors only
     options.enable_cpu_mem_arena = False
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep, not busy-wait
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")  # 0: idle threads sleep
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

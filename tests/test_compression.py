@@ -152,11 +152,16 @@ def test_compare_latency_times_every_predictor_the_same_number_of_times():
         return predict
 
     reports = compare_latency({"a": make("a", 0.0), "b": make("b", 0.0)}, ["x"] * 8, batch_size=4, n_single=6,
-                              n_batch=2, warmup=1)
+                              n_batch=2, warmup=1, block=1, settle=0)  # strict alternation
     assert set(reports) == {"a", "b"} and all(isinstance(r, LatencyReport) for r in reports.values())
     assert calls["a"] == calls["b"] == 1 * 1 + 6 + 4 * 1 + 4 * 2  # warm-ups and timed rounds, same for both
     report = reports["a"]
     assert len(report.single.times) == 6 and len(report.batch.times) == 2
+    calls.update(a=0, b=0)
+    turns = compare_latency({"a": make("a", 0.0), "b": make("b", 0.0)}, ["x"] * 8, batch_size=4, n_single=6,
+                            n_batch=2, warmup=1)  # the default: turns of 4 timed calls after 1 settling one
+    assert len(turns["a"].single.times) == 8 and len(turns["a"].batch.times) == 2  # 6 rounded up to 2 turns of 4
+    assert calls["a"] == calls["b"] == 1 + 2 * (1 + 4) + 4 * 1 + 4 * 2 * (1 + 1)
     assert report.p50_ms <= report.p95_ms
     assert report.throughput == pytest.approx(4 / report.batch.median)
     assert speedup(reports, "a", "a") == 1.0

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,23 @@ def test_interleaved_times_reverses_the_order_every_round():
                                 warmup=1, repeats=3)
     assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]
     assert {k: len(t.times) for k, t in timings.items()} == {"a": 3, "b": 3}
+
+
+def test_interleaved_times_in_turns_times_only_the_calls_after_the_settling_ones():
+    order, calls = [], {"a": 0, "b": 0}
+
+    def call(name):
+        def fn():
+            order.append(name)
+            if calls[name] % 3 == 0:  # the first call of each turn (warm-up off): slow, as on cold caches
+                time.sleep(0.05)
+            calls[name] += 1
+        return fn
+
+    timings = interleaved_times({"a": call("a"), "b": call("b")}, warmup=0, repeats=2, block=2, settle=1)
+    assert order == ["a"] * 3 + ["b"] * 3 + ["b"] * 3 + ["a"] * 3
+    assert {k: len(t.times) for k, t in timings.items()} == {"a": 4, "b": 4}
+    assert max(max(t.times) for t in timings.values()) < 0.04  # the slow settling calls are not among them
 
 
 def test_paired_ratios_divide_round_by_round():

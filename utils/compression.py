@@ -2,7 +2,7 @@
 
 Measure (all timings through ``utils.perf``):
 
-- :func:`compare_latency` times several predictors ``texts -> probs`` alternately on the same sentences: each
+- :func:`compare_latency` times several predictors ``texts -> probs`` in turns on the same sentences: each
   one's p50 and p95 at batch 1 and its throughput at batch 32, as :class:`LatencyReport`;
   :func:`speedup` is the median of the run-by-run ratios against a reference;
 - :func:`serialized_bytes` is the size of a model on disk (optionally compressed, which shows what zeros save);
@@ -94,11 +94,15 @@ def _cycling(fn: Callable, chunks: list[list[str]]) -> Callable[[], object]:
 
 
 def compare_latency(predictors: dict[str, Callable[[list[str]], object]], texts: Sequence[str], batch_size: int = 32,
-                    n_single: int = 40, n_batch: int = 5, warmup: int = 2) -> dict[str, LatencyReport]:
-    """Time every predictor on the same sentences, alternately (``utils.perf.interleaved_times``).
+                    n_single: int = 40, n_batch: int = 5, warmup: int = 2, block: int = 4,
+                    settle: int = 1) -> dict[str, LatencyReport]:
+    """Time every predictor on the same sentences, in turns (``utils.perf.interleaved_times``).
 
-    Batch 1: ``n_single`` rounds, round ``i`` on sentence ``i`` (cycling through ``texts``) for every predictor.
-    Batch ``batch_size``: ``n_batch`` rounds on consecutive chunks of ``texts``. Returns ``name -> LatencyReport``.
+    Batch 1: ``n_single`` timed calls of each predictor (rounded up to whole turns of ``block``), call ``i`` on
+    sentence ``i`` (cycling through ``texts``). Batch ``batch_size``: ``n_batch`` timed calls on consecutive chunks
+    of ``texts``, one per turn. Each turn starts with ``settle`` untimed calls, so every timed call finds the caches
+    as the same predictor left them, as in a process that serves one model; ``block=1, settle=0`` alternates the
+    predictors call by call instead. Returns ``name -> LatencyReport``.
     """
     from utils.perf import interleaved_times
 
@@ -110,12 +114,13 @@ def compare_latency(predictors: dict[str, Callable[[list[str]], object]], texts:
         fail(f"texts must hold at least batch_size={batch_size} sentences, got {len(texts)}", ValueError)
     n_single, n_batch = check_int("n_single", n_single, minimum=2), check_int("n_batch", n_batch, minimum=1)
     warmup = check_int("warmup", warmup, minimum=0)
+    block, settle = check_int("block", block, minimum=1), check_int("settle", settle, minimum=0)
     singles = [[t] for t in texts]
     chunks = [list(texts[i:i + batch_size]) for i in range(0, len(texts) - batch_size + 1, batch_size)]
     single = interleaved_times({k: _cycling(fn, singles) for k, fn in predictors.items()}, warmup=warmup,
-                               repeats=n_single)
+                               repeats=-(-n_single // block), block=block, settle=settle)
     batch = interleaved_times({k: _cycling(fn, chunks) for k, fn in predictors.items()}, warmup=min(warmup, 1),
-                              repeats=n_batch)
+                              repeats=n_batch, settle=settle)
     return {k: LatencyReport(single[k], batch[k], batch_size) for k in predictors}
 
 

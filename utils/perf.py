@@ -4,8 +4,8 @@ Time:
 - :func:`synchronize` waits for queued GPU work, so a timer measures the work and not its launch;
 - :func:`time_fn` times ``fn()`` after warm-up calls, over repeats (and at least ``min_time_s``): a :class:`Timing`
   with the fastest call, the median and the quartiles;
-- :func:`interleaved_times` times several functions in alternating order (the order flips every repeat, so a
-  slow spell of a shared machine hits all of them alike); :func:`paired_ratios` compares two of them run by run;
+- :func:`interleaved_times` times several functions in turns (the order flips every round, so a slow spell of a
+  shared machine hits all of them alike); :func:`paired_ratios` compares two of them run by run;
 - :class:`LapTimer` times a loop's steps one by one; :func:`fastest_per_step` keeps each step's fastest time over
   several runs; :func:`tokens_per_second`.
 
@@ -160,12 +160,17 @@ def time_fn(
 
 
 def interleaved_times(
-    fns: dict[str, Callable[[], object]], device: torch.device | str = "cpu", warmup: int = 1, repeats: int = 5
+    fns: dict[str, Callable[[], object]], device: torch.device | str = "cpu", warmup: int = 1, repeats: int = 5,
+    block: int = 1, settle: int = 0,
 ) -> dict[str, Timing]:
-    """Time several functions alternately: ``warmup`` untimed rounds, then ``repeats`` rounds of one call each.
+    """Time several functions in turns: ``warmup`` untimed rounds, then ``repeats`` rounds of one turn each.
 
-    The order of the calls reverses every round, so drift in the machine's speed falls on all of them alike.
-    Returns ``name -> Timing``.
+    A turn is ``settle`` untimed calls of one function, then ``block`` timed ones. The order of the turns reverses
+    every round, so drift in the machine's speed falls on all of them alike. With ``block=1, settle=0`` the
+    functions strictly alternate, and each call finds the caches as the previous function left them; a few calls
+    in a row after a settling one time each function on caches it has warmed itself, as in a process that serves
+    one model. Returns ``name -> Timing`` of ``repeats * block`` calls each; call ``i`` of every function shares
+    its round.
     """
     if not isinstance(fns, dict) or not fns:
         fail(f"fns must be a non-empty dict name -> function, got {fns!r}", TypeError)
@@ -174,6 +179,8 @@ def interleaved_times(
     device = _device(device)
     check_int("warmup", warmup, minimum=0)
     check_int("repeats", repeats, minimum=1)
+    check_int("block", block, minimum=1)
+    check_int("settle", settle, minimum=0)
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -182,10 +189,14 @@ def interleaved_times(
     for round_ in range(repeats):
         order = list(fns) if round_ % 2 == 0 else list(reversed(fns))
         for name in order:
-            start = time.perf_counter()
-            fns[name]()
+            for _ in range(settle):
+                fns[name]()
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
+            for _ in range(block):
+                start = time.perf_counter()
+                fns[name]()
+                synchronize(device)
+                times[name].append(time.perf_counter() - start)
     return {name: Timing(tuple(values)) for name, values in times.items()}
 
 

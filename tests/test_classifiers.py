@@ -32,6 +32,7 @@ from utils.classifiers import (
     set_trainable,
 )
 from utils.data import minilm_dir, smollm2_float32_dir
+from utils.lora import LoRALinear
 from utils.hf import transformer_from_hf
 from utils.transformer import Transformer, TransformerLM, preset
 
@@ -163,6 +164,15 @@ def test_set_trainable_trains_what_it_says_and_nothing_else(method):
                 "last_layers": 2 * d + 2 + sum(p.numel() for p in model.encoder.blocks[-1].parameters())
                 + d * d + d, "full": count_parameters(model)}[method]
     assert n_trainable == expected
+
+
+def test_lora_on_all_linear_layers_adds_the_feed_forward_adapters():
+    model = _classifier()
+    n_trainable = set_trainable(model, "lora", lora_rank=2, lora_targets="all-linear")
+    d, d_ff, blocks = 32, preset("tiny-bert").d_ff, 2
+    assert n_trainable == 2 * d + 2 + blocks * 2 * (4 * (d + d) + 2 * (d + d_ff))  # rank 2: r (in + out) per layer
+    wrapped = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+    assert wrapped == {"q_proj", "k_proj", "v_proj", "out_proj", "w1", "w2"}
 
 
 def test_count_parameters_counts_tied_weights_once():

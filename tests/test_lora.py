@@ -5,21 +5,21 @@ import pytest
 import torch
 from torch import nn
 
-from utils.lora import ATTENTION_PROJECTIONS, LoRALinear, add_lora, lora_parameters, merge_lora
+from utils.lora import ATTENTION_PROJECTIONS, FEED_FORWARD, LoRALinear, add_lora, lora_parameters, merge_lora
 from utils.transformer import Transformer, preset
 
 RANK, ALPHA = 4, 8.0
 
 
-def _pair(seed=0):
+def _pair(seed=0, targets=ATTENTION_PROJECTIONS):
     """Our LoRA model and peft's on the same tiny BERT, their LoRA matrices copied from ours (B non-zero)."""
     torch.manual_seed(seed)
     ours = Transformer(preset("tiny-bert"))
     torch.manual_seed(seed)
     theirs = Transformer(preset("tiny-bert"))
-    wrapped = add_lora(ours, rank=RANK, alpha=ALPHA)
+    wrapped = add_lora(ours, rank=RANK, alpha=ALPHA, targets=targets)
     theirs = peft.get_peft_model(theirs, peft.LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0,
-                                                         target_modules=list(ATTENTION_PROJECTIONS)))
+                                                         target_modules=list(targets)))
     with torch.no_grad():
         for name, p in lora_parameters(ours):
             p.normal_(std=0.1)
@@ -27,8 +27,10 @@ def _pair(seed=0):
     return ours, theirs, wrapped
 
 
-def test_lora_outputs_and_gradients_equal_peft():
-    ours, theirs, wrapped = _pair()
+@pytest.mark.parametrize("targets, per_block", [(ATTENTION_PROJECTIONS, 4), (ATTENTION_PROJECTIONS + FEED_FORWARD, 6)],
+                         ids=["attention", "attention and feed-forward"])
+def test_lora_outputs_and_gradients_equal_peft(targets, per_block):
+    ours, theirs, wrapped = _pair(targets=targets)
     ids = torch.randint(0, 99, (3, 9), generator=torch.Generator().manual_seed(1))
     mask = torch.ones(3, 9, dtype=torch.int64)
     mask[1, 5:] = 0
@@ -42,7 +44,7 @@ def test_lora_outputs_and_gradients_equal_peft():
     for name, p in lora_parameters(ours):
         reference = theirs_params[name + ".default.weight"].grad
         assert torch.allclose(p.grad, reference, rtol=1e-4, atol=1e-5), name
-    assert len(wrapped) == 4 * 2  # four projections in each of the two blocks
+    assert len(wrapped) == per_block * 2  # in each of the two blocks: four projections (and the FFN's two layers)
 
 
 def test_trainable_parameters_equal_peft_and_the_formula():

@@ -24,9 +24,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from utils.checks import check_choice, check_int, check_number, check_tensor, fail
+from utils.lora import ATTENTION_PROJECTIONS, FEED_FORWARD
 
 __all__ = [
-    "TEXT_DATASETS", "SHIFT_DOMAINS", "load_text_dataset", "POOLINGS", "METHODS", "mean_pool", "SequenceClassifier",
+    "TEXT_DATASETS", "SHIFT_DOMAINS", "load_text_dataset", "POOLINGS", "METHODS", "LORA_TARGETS", "mean_pool",
+    "SequenceClassifier",
     "EncodedTexts", "encode_texts", "classification_loss", "predict_probs", "FineTuneRecipe", "FineTuneResult",
     "fine_tune", "set_trainable", "count_parameters", "embed_texts", "SENTIMENT_PROMPT", "INSTRUCTION",
     "few_shot_examples", "label_word_log_probs", "best_threshold", "PromptScorer", "SmallCNN", "DigitMLP",
@@ -38,6 +40,10 @@ TEXT_DATASETS = ("movie", "movie3", "bbc", "sms")  # movie3: the 3-class variant
 SHIFT_DOMAINS = ("tweets", "amazon", "nyt")  # other review domains, scored by the models trained on movie sentences
 POOLINGS = ("mean", "first", "pooler")  # mean of the real tokens; the first token ([CLS]); BERT's tanh pooler on it
 METHODS = ("full", "lora", "last_layers", "head")  # what fine-tuning trains (see set_trainable)
+LORA_TARGETS = {  # where set_trainable's LoRA adapters go: the names of the wrapped layers (utils.lora)
+    "attention": ATTENTION_PROJECTIONS,  # Hu et al.'s choice
+    "all-linear": ATTENTION_PROJECTIONS + FEED_FORWARD,  # the feed-forward layers too (Dettmers et al.'s QLoRA)
+}
 
 
 # =============================================================================================
@@ -357,23 +363,26 @@ def count_parameters(model: nn.Module, trainable: bool = False) -> int:
 
 
 def set_trainable(classifier: SequenceClassifier, method: str, n_last: int = 2, lora_rank: int = 8,
-                  lora_alpha: float = 16.0) -> int:
+                  lora_alpha: float = 16.0, lora_targets: str = "attention") -> int:
     """Choose what fine-tuning trains; returns the number of trainable parameters.
 
-    ``"full"``: everything. ``"lora"``: LoRA adapters of rank ``lora_rank`` on every attention projection
-    (``utils.lora.add_lora``) and the head (as ``peft``'s sequence-classification setting: the pooler stays frozen). ``"last_layers"``: the last ``n_last`` blocks, the pooler and the head.
-    ``"head"``: the head alone, on frozen features.
+    ``"full"``: everything. ``"lora"``: LoRA adapters of rank ``lora_rank`` on the layers ``LORA_TARGETS[lora_targets]``
+    of every block (``utils.lora.add_lora``: ``"attention"``, the four attention projections; ``"all-linear"``, the
+    feed-forward layers too) and the head (as ``peft``'s sequence-classification setting: the pooler stays frozen).
+    ``"last_layers"``: the last ``n_last`` blocks, the pooler and the head. ``"head"``: the head alone, on frozen
+    features.
     """
     from utils.lora import add_lora
 
     if not isinstance(classifier, SequenceClassifier):
         fail(f"classifier must be a SequenceClassifier, got {type(classifier).__name__}", TypeError)
     check_choice("method", method, METHODS)
+    check_choice("lora_targets", lora_targets, tuple(LORA_TARGETS))
     n_blocks = len(classifier.encoder.blocks)
     n_last = check_int("n_last", n_last, minimum=1, maximum=n_blocks)
     classifier.requires_grad_(method == "full")
     if method == "lora":
-        add_lora(classifier.encoder, rank=lora_rank, alpha=lora_alpha)
+        add_lora(classifier.encoder, rank=lora_rank, alpha=lora_alpha, targets=LORA_TARGETS[lora_targets])
     if method == "last_layers":
         for block in classifier.encoder.blocks[n_blocks - n_last:]:
             block.requires_grad_(True)

@@ -18,9 +18,10 @@ from torch import Tensor, nn
 
 from utils.checks import check_int, check_number, fail
 
-__all__ = ["LoRALinear", "add_lora", "lora_parameters", "merge_lora", "ATTENTION_PROJECTIONS"]
+__all__ = ["LoRALinear", "add_lora", "lora_parameters", "merge_lora", "ATTENTION_PROJECTIONS", "FEED_FORWARD"]
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")  # the linear layers of utils.attention
+FEED_FORWARD = ("w1", "w2", "w3")  # those of utils.transformer's FeedForward (w1, w2) and SwiGLU (w1, w2, w3)
 
 
 class LoRALinear(nn.Module):
@@ -43,6 +44,16 @@ class LoRALinear(nn.Module):
                                                device=base.weight.device))  # (out, r)
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # nn.Linear's (and peft's) initialisation
         self.dropout = nn.Dropout(dropout)
+
+    @property
+    def in_features(self) -> int:
+        """The wrapped layer's input size, so code that reads ``layer.in_features`` works on either."""
+        return self.base.in_features
+
+    @property
+    def out_features(self) -> int:
+        """The wrapped layer's output size."""
+        return self.base.out_features
 
     def forward(self, x: Tensor) -> Tensor:
         """``W x + b + scaling * B (A dropout(x))`` over the last dim of ``x``."""

@@ -25,7 +25,7 @@ from torch import nn
 
 from utils.checks import check_bool, check_choice, check_int, fail
 from utils.classifiers import (  # noqa: F401  (importable from here too, as chapters 8 and 9 first did)
-    INSTRUCTION, SENTIMENT_PROMPT, SHIFT_DOMAINS, TEXT_DATASETS, DigitMLP, SmallCNN, few_shot_examples,
+    INSTRUCTION, LORA_TARGETS, SENTIMENT_PROMPT, SHIFT_DOMAINS, TEXT_DATASETS, DigitMLP, SmallCNN, few_shot_examples,
     load_text_dataset)
 
 __all__ = [
@@ -85,6 +85,7 @@ class TextRecipe:
     seed: int = 0
     max_len: int = 64  # tokens per sentence (longer ones are cut)
     lora_rank: int = 8
+    lora_targets: str = "attention"  # method="lora": "attention" or "all-linear" (classifiers.LORA_TARGETS)
     n_last: int = 2  # blocks trained by method="last_layers"
     train_subset: int | None = None  # None: the whole training split; n: the first n of a fixed shuffle
     eval_subset: int | None = None
@@ -95,6 +96,7 @@ class TextRecipe:
         _check_recipe(self)
         check_choice("model", self.model, MODELS)
         check_choice("method", self.method, ("full", "lora", "last_layers", "head"))
+        check_choice("lora_targets", self.lora_targets, tuple(LORA_TARGETS))
         if self.model == "minilm-hf" and self.method != "full":
             fail(f"model='minilm-hf' fine-tunes everything (method='full'), got method={self.method!r}", ValueError)
 
@@ -276,7 +278,7 @@ def _text_model(recipe: TextRecipe, n_classes: int, device):
         encoder, tokenizer, _ = load_pretrained_encoder(quick=recipe.quick_encoder, device=device)
         torch.manual_seed(recipe.seed)
         model = SequenceClassifier(copy.deepcopy(encoder).cpu(), n_classes, pooling=recipe.pooling)
-        set_trainable(model, recipe.method, recipe.n_last, recipe.lora_rank)
+        set_trainable(model, recipe.method, recipe.n_last, recipe.lora_rank, lora_targets=recipe.lora_targets)
         return model, tokenizer
     hf = _hf_classifier(n_classes, recipe.seed)
     if recipe.model == "minilm-hf":
@@ -285,7 +287,7 @@ def _text_model(recipe: TextRecipe, n_classes: int, device):
     with torch.no_grad():  # the same head as the transformers twin
         model.head.weight.copy_(hf.classifier.weight)
         model.head.bias.copy_(hf.classifier.bias)
-    set_trainable(model, recipe.method, recipe.n_last, recipe.lora_rank)
+    set_trainable(model, recipe.method, recipe.n_last, recipe.lora_rank, lora_targets=recipe.lora_targets)
     return model, _minilm()[0]
 
 
@@ -418,7 +420,8 @@ def default_recipe(name: str, quick: bool):
     lr = 1e-3 if model == "encoder" else (3e-3 if kind.endswith("lora") else 3e-4)  # chapter 8's sweeps' usual choice
     epochs = min(epochs, 2.0) if model == "encoder" else epochs
     return TextRecipe(dataset, model, "lora" if kind.endswith("lora") else "full", "mean", lr=lr, epochs=epochs,
-                      batch_size=16 if quick else 32, train_subset=train, eval_subset=ev, quick_encoder=quick)
+                      batch_size=16 if quick else 32, lora_targets="all-linear", train_subset=train, eval_subset=ev,
+                      quick_encoder=quick)
 
 
 def predictions_dir() -> Path:

@@ -417,7 +417,7 @@ def default_recipe(name: str, quick: bool):
     if dataset == "mnist":
         return ImageRecipe(kind, steps=30 if quick else 600)
     model = "encoder" if kind.startswith("encoder") else "minilm"
-    lr = 1e-3 if model == "encoder" else (3e-3 if kind.endswith("lora") else 3e-4)  # chapter 8's sweeps' usual choice
+    lr = 1e-3 if model == "encoder" else (1e-3 if kind.endswith("lora") else 1e-4)  # chapter 8's final-schedule choice
     epochs = min(epochs, 2.0) if model == "encoder" else epochs
     return TextRecipe(dataset, model, "lora" if kind.endswith("lora") else "full", "mean", lr=lr, epochs=epochs,
                       batch_size=16 if quick else 32, lora_targets="all-linear", train_subset=train, eval_subset=ev,

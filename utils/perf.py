@@ -43,30 +43,10 @@ from torch import nn
 from utils.checks import check_callable, check_choice, check_int, check_number, fail
 
 __all__ = [
-    "synchronize",
-    "Timing",
-    "time_fn",
-    "interleaved_times",
-    "paired_ratios",
-    "LapTimer",
-    "fastest_per_step",
-    "tokens_per_second",
-    "non_embedding_parameters",
-    "training_flops_per_token",
-    "flops_left_out",
-    "PEAK_BF16_TFLOPS",
-    "UnknownDeviceError",
-    "peak_tflops",
-    "mfu",
-    "matmul_tflops",
-    "peak_memory_bytes",
-    "saved_activation_bytes",
-    "memory_budget",
-    "step_peak_bytes",
-    "CheckpointedBlock",
-    "checkpoint_blocks",
-    "SHARDINGS",
-    "state_bytes_per_gpu",
+    "synchronize", "Timing", "time_fn", "interleaved_times", "paired_ratios", "LapTimer", "fastest_per_step",
+    "tokens_per_second", "non_embedding_parameters", "training_flops_per_token", "flops_left_out", "PEAK_BF16_TFLOPS",
+    "UnknownDeviceError", "peak_tflops", "mfu", "matmul_tflops", "peak_memory_bytes", "saved_activation_bytes",
+    "memory_budget", "step_peak_bytes", "CheckpointedBlock", "checkpoint_blocks", "SHARDINGS", "state_bytes_per_gpu",
 ]
 
 

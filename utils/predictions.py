@@ -172,16 +172,13 @@ def _subset(n_total: int, n: int | None) -> np.ndarray:
 def _splits(dataset: str, eval_subset: int | None, train_subset: int | None = None) -> dict:
     """``{split: (texts, labels, rows)}`` for train, val, test and, for the movie sentences, the shifted domains."""
     data = load_text_dataset(dataset)
+    sources = {split: data.split(split) for split in ("train", "val", "test")}
+    if dataset == "movie":
+        sources.update({domain: load_text_dataset(domain).split("test") for domain in SHIFT_DOMAINS})
     out = {}
-    for split in ("train", "val", "test"):
-        texts, labels = data.split(split)
+    for split, (texts, labels) in sources.items():
         rows = _subset(len(labels), train_subset if split == "train" else eval_subset)
         out[split] = ([texts[i] for i in rows], np.asarray(labels)[rows], rows)
-    if dataset == "movie":
-        for domain in SHIFT_DOMAINS:
-            texts, labels = load_text_dataset(domain).split("test")
-            rows = _subset(len(labels), eval_subset)
-            out[domain] = ([texts[i] for i in rows], np.asarray(labels)[rows], rows)
     return out
 
 
